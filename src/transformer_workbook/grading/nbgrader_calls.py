@@ -1,0 +1,81 @@
+"""The two nbgrader commands the grader runs: release a master, autograde one student.
+
+Both run stock ``nbgrader`` as a subprocess from the repository root, so they read the
+workbook's one ``nbgrader_config.py``; command-line flags only redirect folders and the
+database into the grading run's own work area.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Finished:
+    returncode: int | None   # None when it was killed for running too long
+    log: str
+    seconds: float
+
+
+def _flags(work: Path, db: Path, root: Path) -> list[str]:
+    return [
+        f"--CourseDirectory.root={work}",
+        f"--CourseDirectory.source_directory={root / 'solutions'}",
+        "--CourseDirectory.release_directory=release",
+        "--CourseDirectory.submitted_directory=submitted",
+        "--CourseDirectory.autograded_directory=autograded",
+        "--CourseDirectory.feedback_directory=feedback",
+        f"--CourseDirectory.db_url=sqlite:///{db}",
+    ]
+
+
+def run_bounded(cmd: list[str], *, cwd: Path, env: dict, timeout: float,
+                log_limit: int = 200_000, preexec_fn=None) -> Finished:
+    """Run ``cmd`` in its own process group; kill the whole group after ``timeout`` seconds."""
+    import time
+
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=preexec_fn)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        code = None
+    finally:
+        try:  # the kernel may have outlived nbgrader; never leave strays behind
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    text = out.decode("utf-8", errors="replace")
+    if len(text) > log_limit:
+        text = text[:log_limit // 2] + "\n[... log cut ...]\n" + text[-log_limit // 2:]
+    return Finished(code, text, time.monotonic() - start)
+
+
+def release_master(root: Path, work: Path, assignment: str) -> Path:
+    """Record the assignment's grade cells (hidden tests included) in ``work/master.db``."""
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "master.db"
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+           "--log-level=WARN", *_flags(work, db, root)]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader could not prepare {assignment}:\n{done.stderr[-4000:]}")
+    return db
+
+
+def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *,
+              cell_timeout: int | None, timeout: float, env: dict, preexec_fn=None) -> Finished:
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}",
+           "--force", "--create", *_flags(work, db, root)]
+    if cell_timeout is not None:
+        cmd.append(f"--Execute.timeout={cell_timeout}")
+    return run_bounded(cmd, cwd=root, env=env, timeout=timeout, preexec_fn=preexec_fn)

@@ -1,0 +1,114 @@
+"""``workbook grade``: grade a class in parallel, one process tree per student.
+
+Each student is graded in a work folder of its own, against a copy of a master gradebook, so
+one broken or hostile submission cannot change another student's grade. Results are saved per
+student as soon as they exist; a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from . import collect, nbgrader_calls
+from .grade_one import GradingSettings, grade_submission
+from .layout import GradingError, Submission, find_submissions
+from .report import summary_table, write_cells_csv, write_feedback, write_grades_csv
+from .results import StudentResult, write_atomically
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _result_path(out: Path, sub: Submission) -> Path:
+    return out / "results" / sub.assignment / f"{sub.student}.json"
+
+
+def _load_previous(path: Path, fingerprint: str) -> StudentResult | None:
+    try:
+        previous = StudentResult.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return previous if previous.fingerprint == fingerprint else None
+
+
+def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = None,
+                assignments: list[str] | None = None, cell_timeout: int | None = None,
+                student_timeout: float = 1800.0, resume: bool = True,
+                progress: bool = True) -> tuple[list[StudentResult], list[str]]:
+    """Grade everything under ``submissions``; write the reports into ``out``."""
+    from ..release import assignments as known_assignments
+
+    jobs = jobs or default_jobs()
+    if jobs < 1:
+        raise GradingError("--jobs must be at least 1")
+    subs, problems = find_submissions(Path(submissions), known_assignments(root), assignments)
+    out = Path(out)
+    work = out / ".work"
+    settings = GradingSettings(root=root, work=work, cell_timeout=cell_timeout,
+                               student_timeout=student_timeout,
+                               threads=max(1, (os.cpu_count() or 1) // jobs))
+
+    masters = {}
+    for assignment in sorted({s.assignment for s in subs}):
+        master_work = work / "master" / assignment
+        shutil.rmtree(master_work, ignore_errors=True)
+        db = nbgrader_calls.release_master(root, master_work, assignment)
+        masters[assignment] = (db, collect.master_grade_cells(db, assignment), {
+            nb: collect.hidden_cells(root / "solutions" / assignment / f"{nb}.ipynb")
+            for nb in collect.master_grade_cells(db, assignment)})
+
+    results: dict[Submission, StudentResult] = {}
+    todo = []
+    for sub in subs:
+        fingerprint = sub.fingerprint(root / "solutions" / sub.assignment)
+        previous = _load_previous(_result_path(out, sub), fingerprint) if resume else None
+        if previous is not None:
+            results[sub] = previous
+        else:
+            todo.append((sub, fingerprint))
+
+    def run(item):
+        sub, fingerprint = item
+        db, master, hidden = masters[sub.assignment]
+        try:
+            result = grade_submission(sub, db, master, hidden, settings)
+        except Exception as err:  # one student's failure must never stop the class
+            result = StudentResult(sub.student, sub.assignment, status="error",
+                                   reasons=[f"the grader failed on this submission: {err!r}"])
+            result.cells = collect.cell_results(master, {}, {}, hidden, {})
+            result.total()
+        result.fingerprint = fingerprint
+        write_atomically(_result_path(out, sub), result.to_json())
+        return sub, result
+
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="grading", unit="student", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in as_completed([pool.submit(run, item) for item in todo]):
+            sub, result = future.result()
+            results[sub] = result
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+
+    ordered = [results[s] for s in sorted(results, key=lambda s: (s.assignment, s.student))]
+    write_grades_csv(ordered, out / "grades.csv")
+    write_cells_csv(ordered, out / "cells.csv")
+    write_feedback(ordered, out / "feedback")
+    return ordered, problems
+
+
+def print_summary(results: list[StudentResult], problems: list[str], out: Path) -> None:
+    print(summary_table(results))
+    for problem in problems:
+        print(f"skipped: {problem}")
+    print(f"\ngrades: {out / 'grades.csv'}   per test: {out / 'cells.csv'}   "
+          f"feedback: {out / 'feedback'}/<student>.html")
