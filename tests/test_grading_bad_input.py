@@ -1,0 +1,96 @@
+"""Broken submissions get 0 with a reason; everyone else is graded normally."""
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT, run_workbook
+from transformer_workbook.grading.layout import GradingError, find_submissions
+from transformer_workbook.grading.notebook_checks import (UnreadableNotebook, inspect_submission,
+                                                          read_notebook)
+from transformer_workbook.samples import reference_notebooks
+
+A = "01-attention"
+NB = "01-attention"
+
+
+def _grade_cells():
+    cells = json.loads((ROOT / "solutions" / A / f"{NB}.ipynb").read_text())["cells"]
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
+            for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
+def test_missing_submissions_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(GradingError, match="does not exist"):
+        find_submissions(tmp_path / "nope", [A])
+    done = run_workbook("grade", str(tmp_path / "nope"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "nope" in done.stderr
+
+
+def test_not_json_names_the_file_and_the_problem(tmp_path):
+    bad = tmp_path / f"{NB}.ipynb"
+    bad.write_text("{ this is not json")
+    with pytest.raises(UnreadableNotebook, match=rf"{NB}.ipynb is not notebook JSON \(line 1"):
+        read_notebook(bad)
+
+
+def test_wrong_nbformat_version(tmp_path):
+    bad = tmp_path / "x.ipynb"
+    bad.write_text(json.dumps({"nbformat": 3, "cells": []}))
+    with pytest.raises(UnreadableNotebook, match="nbformat version 3"):
+        read_notebook(bad)
+
+
+def test_deleted_and_duplicated_grade_cells_are_reported(tmp_path):
+    nb = reference_notebooks(ROOT, A)[NB]
+    cells = nb["cells"]
+    gid = lambda c: c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    nb["cells"] = [c for c in cells if gid(c) != "test_softmax"]
+    dup = next(c for c in nb["cells"] if gid(c) == "test_sdpa")
+    nb["cells"].append(dup)
+    path = tmp_path / f"{NB}.ipynb"
+    path.write_text(json.dumps(nb))
+    found = inspect_submission(path, _grade_cells())
+    assert set(found.zeroed) == {"test_softmax", "test_sdpa"}
+    text = " ".join(found.problems)
+    assert "'test_softmax' was deleted" in text and "'test_sdpa' appears 2 times" in text
+
+
+@pytest.mark.slow
+def test_broken_students_get_zero_and_others_are_unaffected(tmp_path):
+    """One run with a good student beside four broken ones."""
+    subs = tmp_path / "submitted"
+    good = reference_notebooks(ROOT, A)[NB]
+
+    def put(student, text):
+        folder = subs / student / A
+        folder.mkdir(parents=True)
+        (folder / f"{NB}.ipynb").write_text(text)
+
+    put("good", json.dumps(good))
+    put("not-json", "definitely { not json")
+    raising = json.loads(json.dumps(good))
+    setup = next(c for c in raising["cells"] if c["cell_type"] == "code")
+    setup["source"] = "import a_module_that_does_not_exist\n" + "".join(setup["source"])
+    put("raises-at-import", json.dumps(raising))
+    deleted = json.loads(json.dumps(good))
+    deleted["cells"] = [c for c in deleted["cells"]
+                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "test_entropy"]
+    put("deleted-cell", json.dumps(deleted))
+    (subs / "empty-student").mkdir()
+
+    done = run_workbook("grade", str(subs), "--out", str(tmp_path / "out"), "--jobs", "2",
+                        "--no-progress")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(",")[0]: line for line in
+            (tmp_path / "out" / "grades.csv").read_text().splitlines()[1:]}
+    assert rows["good"].startswith("good,01-attention,16,16,")
+    assert ",0,16," in rows["not-json"] and "not notebook JSON" in rows["not-json"]
+    assert ",0,16," in rows["raises-at-import"]
+    assert "'test_entropy' was deleted" in rows["deleted-cell"]
+    assert rows["deleted-cell"].split(",")[2] == "15"
+    assert "empty-student: no assignment folder inside" in done.stdout
+    feedback = (tmp_path / "out" / "feedback" / "raises-at-import.html").read_text()
+    assert "ModuleNotFoundError" in feedback
+    assert "_big = torch.tensor" not in feedback, "hidden test source leaked into feedback"

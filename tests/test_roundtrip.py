@@ -1,0 +1,69 @@
+"""Autograde round trip: the reference earns full marks, the untouched release earns nothing,
+and every wrong submission in autograder/mutants loses points on the tests meant for it."""
+import functools
+
+import pytest
+
+from conftest import ROOT, assignments
+from transformer_workbook.grading.run import grade_class
+from transformer_workbook.samples import build_samples, load_mutants
+
+
+@functools.lru_cache(maxsize=None)
+def graded(assignment: str, tmp: str):
+    from pathlib import Path
+
+    submitted = build_samples(ROOT, [assignment], Path(tmp) / "submitted")
+    results, problems = grade_class(submitted, Path(tmp) / "out", root=ROOT, jobs=2,
+                                    progress=False, resume=False)
+    assert not problems, problems
+    return {r.student: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def class_results(tmp_path_factory):
+    cache = {}
+
+    def get(assignment):
+        if assignment not in cache:
+            cache[assignment] = graded(assignment, str(tmp_path_factory.mktemp(assignment)))
+        return cache[assignment]
+
+    return get
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_reference_gets_full_marks(assignment, class_results):
+    ref = class_results(assignment)["reference"]
+    failed = {c.grade_id: c.message for c in ref.cells if not c.passed}
+    assert ref.max_score > 0 and ref.score == ref.max_score, f"reference lost points: {failed}"
+    assert ref.status == "graded" and not ref.reasons
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_untouched_release_gets_no_points(assignment, class_results):
+    release = class_results(assignment)["untouched-release"]
+    assert release.score == 0, {c.grade_id: c.points for c in release.cells if c.points}
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_at_least_five_wrong_submissions(assignment):
+    assert len(load_mutants(ROOT, assignment)) >= 5
+
+
+@pytest.mark.parametrize(
+    "assignment,mutant",
+    [(a, m) for a in assignments() for m in load_mutants(ROOT, a)],
+    ids=lambda x: getattr(x, "name", x))
+def test_wrong_submission_loses_points_where_expected(assignment, mutant, class_results):
+    results = class_results(assignment)
+    wrong = results[f"wrong-{mutant.name}"]
+    by_id = {c.grade_id: c for c in wrong.cells}
+    assert mutant.loses, f"mutant {mutant.name} names no test that should catch it"
+    for gid in mutant.loses:
+        assert gid in by_id, f"mutant {mutant.name} names unknown test cell {gid}"
+        assert not by_id[gid].passed, (
+            f"{mutant.mistake} was not caught by {gid} (scored {by_id[gid].points}/"
+            f"{by_id[gid].max_points}): the test cannot fail on this mistake")
+        assert by_id[gid].message, f"{gid} failed without a message for the student"
+    assert wrong.score < results["reference"].score
