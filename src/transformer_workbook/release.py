@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .grading.nbgrader_calls import nbgrader_env
 from .paths import repo_root
 
 
@@ -34,7 +35,7 @@ def release(names: list[str] | None = None, *, root: Path | None = None,
                    f"--CourseDirectory.db_url={db}", "--log-level=WARN"]
             if release_dir is not None:
                 cmd.append(f"--CourseDirectory.release_directory={release_dir}")
-            done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+            done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=nbgrader_env())
             if done.returncode != 0:
                 raise RuntimeError(f"nbgrader could not release {name}:\n{done.stderr[-4000:]}")
     return names

@@ -21,6 +21,15 @@ class Finished:
     seconds: float
 
 
+def nbgrader_env(base: dict | None = None) -> dict:
+    """Environment for an nbgrader subprocess: this interpreter's scripts folder comes first
+    on PATH (nbgrader runs ``alembic`` from there when it creates a gradebook)."""
+    env = dict(os.environ if base is None else base)
+    scripts = os.path.dirname(sys.executable)
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def _flags(work: Path, db: Path, root: Path) -> list[str]:
     return [
         f"--CourseDirectory.root={work}",
@@ -66,7 +75,7 @@ def release_master(root: Path, work: Path, assignment: str) -> Path:
     db = work / "master.db"
     cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
            "--log-level=WARN", *_flags(work, db, root)]
-    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=nbgrader_env())
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader could not prepare {assignment}:\n{done.stderr[-4000:]}")
     return db
@@ -78,4 +87,5 @@ def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *
            "--force", "--create", *_flags(work, db, root)]
     if cell_timeout is not None:
         cmd.append(f"--Execute.timeout={cell_timeout}")
-    return run_bounded(cmd, cwd=root, env=env, timeout=timeout, preexec_fn=preexec_fn)
+    return run_bounded(cmd, cwd=root, env=nbgrader_env(env), timeout=timeout,
+                       preexec_fn=preexec_fn)
