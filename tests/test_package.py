@@ -1,0 +1,122 @@
+"""Unit tests of the plumbing package."""
+import json
+
+import matplotlib
+
+matplotlib.use("agg")
+import pytest
+import torch
+
+from conftest import ROOT
+from transformer_workbook import by_size, run_size, seed_everything
+from transformer_workbook.checks import check, check_close, check_finite, check_shape
+
+
+def test_run_size_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("WORKBOOK_SIZE", "grade")
+    assert run_size() == "grade" and by_size(grade=1, ci=2, full=3) == 1
+    monkeypatch.delenv("WORKBOOK_SIZE")
+    assert run_size() == "full" and by_size(grade=1, ci=2, full=3) == 3
+    monkeypatch.setenv("WORKBOOK_SIZE", "huge")
+    with pytest.raises(ValueError, match="not a known size"):
+        run_size()
+
+
+def test_seed_everything_repeats_draws():
+    seed_everything(3)
+    a = torch.randn(5)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(5))
+
+
+def test_checks_teach_on_failure():
+    with pytest.raises(AssertionError, match=r"largest difference 1 at index \(1,\).*did you"):
+        check_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 3.0]), "x", "did you?")
+    with pytest.raises(AssertionError, match=r"has shape \(2,\), expected \(3,\)"):
+        check_close(torch.zeros(2), torch.zeros(3), "x")
+    with pytest.raises(AssertionError, match="1 NaN"):
+        check_finite(torch.tensor([0.0, float("nan")]), "w")
+    with pytest.raises(AssertionError, match="expected"):
+        check_shape(torch.zeros(2, 2), (2, 3), "w")
+    with pytest.raises(AssertionError, match="boom"):
+        check(False, "boom")
+    check_close(torch.tensor([1.0]), torch.tensor([1.0 + 1e-9]), "x")
+
+
+def test_reviews_are_binarised_with_a_fixed_disjoint_split():
+    from transformer_workbook import load_reviews
+
+    train, test = load_reviews("movie", "train"), load_reviews("movie", "test")
+    everything = load_reviews("movie", "all")
+    assert len(train) + len(test) == len(everything) > 10_000
+    from collections import Counter
+
+    repeated = {t for t, n in Counter(everything.texts).items() if n > 1}
+    assert set(train.texts) & set(test.texts) <= repeated, "train and test share snippets"
+    assert set(train.labels) == {0, 1} and 0.4 < train.positive_fraction() < 0.6
+    assert all((s > 0) == bool(y) for s, y in zip(test.scores, test.labels))
+    assert load_reviews("movie", "test").texts == test.texts, "the split must be repeatable"
+    product = load_reviews("product", "all")
+    assert 3000 < len(product) <= 3708
+    with pytest.raises(ValueError, match="domain"):
+        load_reviews("tweets")
+
+
+def test_lexicon_has_sentiment_words():
+    from transformer_workbook import load_lexicon
+
+    lexicon = load_lexicon()
+    assert lexicon["good"] > 0 > lexicon["bad"] and len(lexicon) > 7000
+
+
+def test_corpus_is_plain_text():
+    from transformer_workbook import load_corpus
+
+    hamlet = load_corpus("shakespeare", plays=["hamlet"])
+    assert "HAMLET:" in hamlet and "**" not in hamlet and "#" not in hamlet
+    assert len(load_corpus()) > 4_000_000
+    with pytest.raises(ValueError, match="no such play"):
+        load_corpus(plays=["hamlet-2"])
+
+
+def test_encoder_and_decoder_load_offline():
+    from transformer_workbook import load_decoder, load_encoder
+
+    tokenizer, model = load_encoder()
+    assert model.config.num_hidden_layers == 6 and model.config.num_attention_heads == 12
+    batch = tokenizer("a fine film", return_tensors="pt")
+    out = model(**batch, output_attentions=True)
+    assert out.attentions[0].shape[1] == 12, "eager attention must return weights"
+    tokenizer, decoder = load_decoder()
+    cfg = decoder.config
+    assert cfg.num_key_value_heads < cfg.num_attention_heads, "SmolLM2 uses grouped-query attention"
+    logits = decoder(**tokenizer("To be or not", return_tensors="pt")).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_heatmap_and_explorer():
+    from transformer_workbook import attention_explorer, attention_heatmap
+
+    w = torch.softmax(torch.randn(3, 3), -1)
+    ax = attention_heatmap(w, ["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="index a single batch element"):
+        attention_heatmap(torch.zeros(1, 3, 3), ["a", "b", "c"])
+    layers = tuple(torch.softmax(torch.randn(1, 2, 3, 3), -1) for _ in range(4))
+    box = attention_explorer(layers, ["a", "b", "c"])
+    assert box.layer_slider.max == 3 and box.head_slider.max == 1
+    box.layer_slider.value = 2   # redraw must not fail
+    with pytest.raises(ValueError, match="attn_implementation='eager'"):
+        attention_explorer((None,), ["a"])
+
+
+def test_mutants_apply_exactly_once():
+    from transformer_workbook.samples import Mutant, apply_mutant, reference_notebooks
+
+    ref = reference_notebooks(ROOT, "01-attention")
+    code = "".join("".join(c["source"]) for nb in ref.values() for c in nb["cells"]
+                   if c["cell_type"] == "code")
+    assert "BEGIN SOLUTION" not in code and "raise NotImplementedError()" not in code
+    bad = Mutant("x", "m", "sdpa", "this text is nowhere", "", [])
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        apply_mutant(ref, bad)
