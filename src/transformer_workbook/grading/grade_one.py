@@ -7,10 +7,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import collect, nbgrader_calls
+from . import collect, integrity, nbgrader_calls, sandbox
 from .layout import Submission
-from .notebook_checks import UnreadableNotebook, inspect_submission, without_duplicate_grade_cells
+from .notebook_checks import (UnreadableNotebook, inspect_submission, locked_checksums,
+                              without_duplicate_grade_cells)
 from .results import StudentResult
+
+GiB = 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class GradingSettings:
     student_timeout: float = 1800.0  # wall clock for one student, all notebooks
     threads: int = 1                 # intra-op threads per student's kernel
     size: str = "grade"
+    memory_bytes: int = 8 * GiB      # address-space limit of a student's kernel
+    cpu_seconds: int = 3600          # CPU-time limit of a student's kernel
+    file_bytes: int = 256 * 1024 ** 2  # largest file a kernel may write
+    output_chars: int = 1_000_000    # what one kernel may print, per stream
 
 
 def grading_env(settings: GradingSettings) -> dict:
@@ -43,9 +50,34 @@ def _last_lines(log: str, n: int = 6) -> str:
     return " | ".join(lines[-n:])
 
 
+def _failure_reason(log: str) -> str:
+    if "DeadKernelError" in log or "Kernel died" in log or "UnresponsiveKernelError" in log:
+        return ("the notebook's kernel died while it ran (os._exit, a crash, or too much "
+                "memory), so the cells after that point were not graded")
+    return f"nbgrader could not grade this submission: {_last_lines(log)}"
+
+
+def _prepare_sandbox(work: Path, sub: Submission, settings: GradingSettings) -> tuple[dict, list[str]]:
+    """Kernelspec, environment and nbgrader flags that make the student's kernel sandboxed."""
+    scratch = work / "scratch"
+    kernel_cwd = work / "autograded" / sub.student / sub.assignment
+    kernel_cwd.mkdir(parents=True, exist_ok=True)
+    sandbox.install_kernelspec(work / "jupyter", scratch=scratch, writable=[kernel_cwd],
+                               memory_bytes=settings.memory_bytes,
+                               cpu_seconds=settings.cpu_seconds, file_bytes=settings.file_bytes,
+                               output_chars=settings.output_chars)
+    env = grading_env(settings)
+    env["JUPYTER_PATH"] = str(work / "jupyter")
+    env["JUPYTER_RUNTIME_DIR"] = str(scratch / "ipc")
+    flags = ["--KernelManager.transport=ipc", f"--KernelManager.ip={scratch / 'ipc' / 'kernel'}"]
+    return env, flags
+
+
 def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[str, float]],
                      hidden: dict[str, set[str]], settings: GradingSettings) -> StudentResult:
     result = StudentResult(sub.student, sub.assignment)
+    released = master_db.parent / "release" / sub.assignment
+    nonce, digest = integrity.new_nonce(), integrity.helpers_digest()
     work = settings.work / "students" / sub.assignment / sub.student
     shutil.rmtree(work, ignore_errors=True)
     inbox = work / "submitted" / sub.student / sub.assignment
@@ -63,7 +95,8 @@ def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[st
             zeroed[notebook] = {gid: reason for gid in cells}
             continue
         try:
-            found = inspect_submission(path, cells)
+            found = inspect_submission(path, cells,
+                                       locked_checksums(released / f"{notebook}.ipynb"))
         except UnreadableNotebook as err:
             result.reasons.append(str(err))
             zeroed[notebook] = {gid: str(err) for gid in cells}
@@ -71,26 +104,36 @@ def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[st
         result.reasons.extend(found.problems)
         result.notes.extend(found.notes)
         zeroed[notebook] = dict(found.zeroed)
-        (inbox / path.name).write_text(json.dumps(without_duplicate_grade_cells(found.notebook)),
-                                       encoding="utf-8")
+        runnable = integrity.insert_canaries(without_duplicate_grade_cells(found.notebook),
+                                             nonce, digest)
+        (inbox / path.name).write_text(json.dumps(runnable), encoding="utf-8")
         gradable += 1
 
     messages: dict[str, dict[str, str]] = {}
     if gradable:
+        env, flags = _prepare_sandbox(work, sub, settings)
+        if not sandbox.bwrap_available():
+            result.notes.append("graded without network and filesystem isolation "
+                                "(bubblewrap is not installed on the grading machine)")
         done = nbgrader_calls.autograde(
             settings.root, work, db, sub.assignment, sub.student,
             cell_timeout=settings.cell_timeout, timeout=settings.student_timeout,
-            env=grading_env(settings))
+            env=env, extra=flags)
         result.seconds = round(done.seconds, 2)
         if done.returncode is None:
             result.reasons.append(
                 f"grading was stopped after {settings.student_timeout:.0f} s; does a cell loop "
                 "forever or wait for input?")
         elif done.returncode != 0:
-            result.reasons.append(f"nbgrader could not grade this submission: {_last_lines(done.log)}")
+            result.reasons.append(_failure_reason(done.log))
         for notebook in master:
-            messages[notebook] = collect.failure_messages(
-                work / "autograded" / sub.student / sub.assignment / f"{notebook}.ipynb")
+            autograded = work / "autograded" / sub.student / sub.assignment / f"{notebook}.ipynb"
+            messages[notebook] = collect.failure_messages(autograded)
+            tampered = {gid: why for gid, why in integrity.canary_verdicts(autograded, nonce).items()
+                        if gid not in zeroed.get(notebook, {})}
+            for why in sorted(set(tampered.values())):
+                result.reasons.append(f"{notebook}.ipynb: {why}; the affected tests score 0")
+            zeroed.setdefault(notebook, {}).update(tampered)
         scores = collect.scores_from_gradebook(db, sub.assignment, sub.student)
     else:
         scores = {}

@@ -82,9 +82,10 @@ def release_master(root: Path, work: Path, assignment: str) -> Path:
 
 
 def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *,
-              cell_timeout: int | None, timeout: float, env: dict, preexec_fn=None) -> Finished:
+              cell_timeout: int | None, timeout: float, env: dict, extra: list[str] = (),
+              preexec_fn=None) -> Finished:
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}",
-           "--force", "--create", *_flags(work, db, root)]
+           "--force", "--create", *_flags(work, db, root), *extra]
     if cell_timeout is not None:
         cmd.append(f"--Execute.timeout={cell_timeout}")
     return run_bounded(cmd, cwd=root, env=nbgrader_env(env), timeout=timeout,

@@ -67,11 +67,47 @@ def read_notebook(path: Path) -> dict:
     return data
 
 
-def inspect_submission(path: Path, master_grade_ids: dict[str, float]) -> Inspection:
-    """Check a submission against the master's grade cells (``grade_id -> points``)."""
+def locked_checksums(released: Path) -> dict[str, str]:
+    """``grade_id -> checksum`` of every locked cell, as released to students."""
+    notebook = read_notebook(released)
+    return {grade_id(c): cell_checksum(c) for c in notebook["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("locked") and grade_id(c)}
+
+
+def cell_checksum(cell: dict) -> str:
+    """nbgrader's own checksum (source and grading metadata) of one cell."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    source = cell.get("source", "")
+    cell = {**cell, "source": "".join(source) if isinstance(source, list) else source}
+    return compute_checksum(nbformat.from_dict(cell))
+
+
+def inspect_submission(path: Path, master_grade_ids: dict[str, float],
+                       released_locked: dict[str, str] | None = None) -> Inspection:
+    """Check a submission against the master's grade cells (``grade_id -> points``) and,
+    when given, the checksums of the locked cells as released."""
     notebook = read_notebook(path)
     found = Inspection(Path(path), notebook)
     cells = notebook["cells"]
+    for cell in cells:
+        gid = grade_id(cell)
+        expected = (released_locked or {}).get(gid)
+        if expected is None:
+            continue
+        try:
+            changed = cell_checksum(cell) != expected
+        except Exception:  # malformed metadata counts as an edit
+            changed = True
+        if not changed:
+            continue
+        if gid in master_grade_ids:
+            reason = f"test cell {gid!r} was edited in {found.path.name}"
+            found.problems.append(reason + "; it scores 0")
+            found.zeroed[gid] = reason
+        else:
+            found.notes.append(f"locked cell {gid!r} was edited; the original was restored")
     ids = [grade_id(c) for c in cells if is_graded(c)]
     counts = Counter(ids)
     for gid, count in sorted(counts.items()):
