@@ -1,0 +1,147 @@
+"""Local quiz progress: one JSON file in the user's data folder, written atomically.
+
+Location: ``$TRANSFORMER_WORKBOOK_DATA`` if set, else the platform's user data folder for
+"transformer-workbook" (platformdirs), else ``~/.local/share/transformer-workbook``. A file that
+cannot be read is never overwritten in place: it is renamed to ``progress.json.corrupt-<time>``
+and a fresh record starts, with a message saying where the old file went.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from .bank import Question, load_bank, questions_for
+
+ENV_VAR = "TRANSFORMER_WORKBOOK_DATA"
+FILENAME = "progress.json"
+VERSION = 1
+MAX_STORED_ANSWER = 20000
+
+
+def data_dir() -> Path:
+    override = os.environ.get(ENV_VAR)
+    if override:
+        path = Path(override).expanduser()
+    else:
+        try:
+            from platformdirs import user_data_dir
+
+            path = Path(user_data_dir("transformer-workbook"))
+        except ImportError:
+            path = Path.home() / ".local" / "share" / "transformer-workbook"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def progress_path() -> Path:
+    return data_dir() / FILENAME
+
+
+def _empty() -> dict:
+    return {"version": VERSION, "questions": {}}
+
+
+def _valid(data) -> bool:
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return False
+    questions = data.get("questions")
+    if not isinstance(questions, dict):
+        return False
+    for entry in questions.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("attempts"), list):
+            return False
+        for attempt in entry["attempts"]:
+            if not isinstance(attempt, dict) or not isinstance(attempt.get("score"), (int, float)):
+                return False
+    return True
+
+
+class Progress:
+    """Attempts per question id: ``{"version": 1, "questions": {id: {"topic", "attempts"}}}``."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path is not None else progress_path()
+        self.messages: list[str] = []
+        self.data = self._read()
+
+    def _read(self) -> dict:
+        if not self.path.exists():
+            return _empty()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            problem = None if _valid(data) else "it does not have the expected structure"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            problem = f"it could not be read ({err})"
+        if problem is None:
+            return data
+        backup = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        n = 1
+        while backup.exists():
+            backup = backup.with_name(f"{backup.name.split('~')[0]}~{n}")
+            n += 1
+        os.replace(self.path, backup)
+        self.messages.append(f"the progress file {self.path} was unusable: {problem}. It was kept "
+                             f"as {backup.name} and a new progress record was started.")
+        return _empty()
+
+    def save(self) -> None:
+        """Write to a temporary file in the same folder, fsync, then rename over the old file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.data, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def record(self, question: Question, score: float, answer: str = "", *,
+               save: bool = True) -> None:
+        entry = self.data["questions"].setdefault(question.id,
+                                                  {"topic": question.topic, "attempts": []})
+        entry["topic"] = question.topic
+        entry["attempts"].append({"score": round(float(score), 4), "time": int(time.time()),
+                                  "answer": str(answer)[:MAX_STORED_ANSWER]})
+        if save:
+            self.save()
+
+    def question_score(self, question_id: str) -> float | None:
+        """Latest score for a question, or None when never attempted."""
+        entry = self.data["questions"].get(question_id)
+        if not entry or not entry["attempts"]:
+            return None
+        return float(entry["attempts"][-1]["score"])
+
+    def topic_strength(self) -> dict[str, float]:
+        """Mean latest score per topic over all its bank questions (unseen questions count 0)."""
+        totals: dict[str, list[float]] = {}
+        for q in load_bank():
+            s = self.question_score(q.id)
+            totals.setdefault(q.topic, []).append(0.0 if s is None else s)
+        return {t: sum(v) / len(v) for t, v in totals.items()}
+
+    def choose(self, n: int, topic: str | None = None, *, seed: int | None = None
+               ) -> list[Question]:
+        """Pick ``n`` questions favouring weak topics and weak or unseen questions."""
+        pool = questions_for(topic)
+        strength = self.topic_strength()
+        rng = random.Random(seed)
+        weights = []
+        for q in pool:
+            own = self.question_score(q.id)
+            weakness = (1.0 - strength[q.topic]) + (1.0 if own is None else 1.0 - own)
+            weights.append(0.05 + weakness)
+        chosen: list[Question] = []
+        pool, weights = list(pool), list(weights)
+        while pool and len(chosen) < n:
+            i = rng.choices(range(len(pool)), weights=weights)[0]
+            chosen.append(pool.pop(i))
+            weights.pop(i)
+        return chosen
