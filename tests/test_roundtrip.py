@@ -36,7 +36,8 @@ def class_results(tmp_path_factory):
 def test_reference_gets_full_marks(assignment, class_results):
     ref = class_results(assignment)["reference"]
     failed = {c.grade_id: c.message for c in ref.cells if not c.passed}
-    assert ref.max_score > 0 and ref.score == ref.max_score, f"reference lost points: {failed}"
+    assert ref.max_score > 0 and ref.score == ref.max_score, (
+        f"reference lost points: {failed}; reasons: {ref.reasons}")
     assert ref.status == "graded" and not ref.reasons
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def _cmd_grade(args) -> int:
             Path(args.submissions), Path(args.out), root=repo_root(), jobs=args.jobs,
             assignments=args.assignment or None, cell_timeout=args.cell_timeout,
             student_timeout=args.student_timeout, resume=not args.no_resume,
-            progress=not args.no_progress)
+            progress=not args.no_progress, memory_gib=args.memory_limit, dask=args.dask)
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -109,6 +111,10 @@ def _cmd_refresh(args) -> int:
     return 0
 
 
+# Subcommands that live next to the code they drive; each module exposes register(subparsers).
+PLUGIN_COMMANDS = ("transformer_workbook.bench.cli", "transformer_workbook.quiz.cli")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per cell (default: c.Execute.timeout in nbgrader_config.py)")
     p.add_argument("--student-timeout", type=float, default=1800.0,
                    help="wall-clock seconds for one student")
+    p.add_argument("--memory-limit", type=float, default=8.0,
+                   help="GiB of address space for one student's kernel")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run students on a Dask distributed cluster (scheduler address, e.g. "
+                        "tcp://host:8786, or 'local' for a LocalCluster of --jobs workers)")
     p.add_argument("--no-resume", action="store_true", help="regrade everyone from scratch")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_grade)
@@ -152,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="re-execute solution notebooks at CI size (maintainers)")
     p.add_argument("assignments", nargs="*")
     p.set_defaults(func=_cmd_refresh)
+
+    for module in PLUGIN_COMMANDS:
+        package = module.rpartition(".")[0]
+        if importlib.util.find_spec(package) and importlib.util.find_spec(module):
+            importlib.import_module(module).register(sub)
     return parser
 
 

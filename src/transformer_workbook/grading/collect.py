@@ -33,6 +33,39 @@ def failure_messages(notebook_path: Path) -> dict[str, str]:
     return messages
 
 
+# With interrupt_on_timeout, a cell stopped for running too long ends in KeyboardInterrupt
+# (nobody presses Ctrl-C in a grading run).
+TIMEOUT_NAMES = ("CellTimeoutError", "TimeoutError", "KeyboardInterrupt")
+OUTPUT_CUT = "[output cut by the grader"
+
+
+def run_problems(notebook_path: Path, limit: int = 3) -> list[str]:
+    """Sentences about what went wrong outside the test cells: timeouts, exits, crashes in the
+    setup or in cells the student added, and output floods. They explain lost points."""
+    if not notebook_path.is_file():
+        return []
+    cells = json.loads(notebook_path.read_text(encoding="utf-8")).get("cells", [])
+    problems = []
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code" or cell.get("metadata", {}).get("grader_canary"):
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream" and OUTPUT_CUT in "".join(output.get("text", "")):
+                problems.append(f"cell {index} printed more than the grader keeps; the rest was cut")
+            if kind != "error":
+                continue
+            name = output.get("ename", "")
+            text = ANSI.sub("", f"{name}: {output.get('evalue', '')}").strip()[:300]
+            if name in TIMEOUT_NAMES or "timeout" in text.lower():
+                problems.append(f"cell {index} ran past the per-cell time limit and was stopped")
+            elif not meta.get("grade") and not meta.get("solution"):
+                problems.append(f"cell {index} (outside the exercises) raised {text}")
+    unique = list(dict.fromkeys(problems))
+    return unique[:limit] + ([f"and {len(unique) - limit} more"] if len(unique) > limit else [])
+
+
 def hidden_cells(source_notebook: Path) -> set[str]:
     notebook = json.loads(source_notebook.read_text(encoding="utf-8"))
     hidden = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,19 +58,24 @@ def _failure_reason(log: str) -> str:
     return f"nbgrader could not grade this submission: {_last_lines(log)}"
 
 
-def _prepare_sandbox(work: Path, sub: Submission, settings: GradingSettings) -> tuple[dict, list[str]]:
-    """Kernelspec, environment and nbgrader flags that make the student's kernel sandboxed."""
+def _prepare_sandbox(work: Path, sub: Submission, settings: GradingSettings,
+                     ipc: Path) -> tuple[dict, list[str]]:
+    """Kernelspec, environment and nbgrader flags that make the student's kernel sandboxed.
+
+    The kernel's Unix sockets live in ``ipc``, a short path under the system temp folder:
+    socket paths are limited to 107 bytes, which a deep ``--out`` folder would exceed.
+    """
     scratch = work / "scratch"
     kernel_cwd = work / "autograded" / sub.student / sub.assignment
     kernel_cwd.mkdir(parents=True, exist_ok=True)
-    sandbox.install_kernelspec(work / "jupyter", scratch=scratch, writable=[kernel_cwd],
+    sandbox.install_kernelspec(work / "jupyter", scratch=scratch, writable=[kernel_cwd, ipc],
                                memory_bytes=settings.memory_bytes,
                                cpu_seconds=settings.cpu_seconds, file_bytes=settings.file_bytes,
                                output_chars=settings.output_chars)
     env = grading_env(settings)
     env["JUPYTER_PATH"] = str(work / "jupyter")
-    env["JUPYTER_RUNTIME_DIR"] = str(scratch / "ipc")
-    flags = ["--KernelManager.transport=ipc", f"--KernelManager.ip={scratch / 'ipc' / 'kernel'}"]
+    env["JUPYTER_RUNTIME_DIR"] = str(ipc)
+    flags = ["--KernelManager.transport=ipc", f"--KernelManager.ip={ipc / 'k'}"]
     return env, flags
 
 
@@ -111,14 +117,19 @@ def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[st
 
     messages: dict[str, dict[str, str]] = {}
     if gradable:
-        env, flags = _prepare_sandbox(work, sub, settings)
-        if not sandbox.bwrap_available():
-            result.notes.append("graded without network and filesystem isolation "
-                                "(bubblewrap is not installed on the grading machine)")
-        done = nbgrader_calls.autograde(
-            settings.root, work, db, sub.assignment, sub.student,
-            cell_timeout=settings.cell_timeout, timeout=settings.student_timeout,
-            env=env, extra=flags)
+        ipc = Path(tempfile.mkdtemp(prefix="wb-"))
+        try:
+            env, flags = _prepare_sandbox(work, sub, settings, ipc)
+            if not sandbox.bwrap_available():
+                result.notes.append("graded without network and filesystem isolation "
+                                    "(bubblewrap is missing or not permitted on the grading "
+                                    "machine)")
+            done = nbgrader_calls.autograde(
+                settings.root, work, db, sub.assignment, sub.student,
+                cell_timeout=settings.cell_timeout, timeout=settings.student_timeout,
+                env=env, extra=flags)
+        finally:
+            shutil.rmtree(ipc, ignore_errors=True)
         result.seconds = round(done.seconds, 2)
         if done.returncode is None:
             result.reasons.append(
@@ -129,6 +140,7 @@ def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[st
         for notebook in master:
             autograded = work / "autograded" / sub.student / sub.assignment / f"{notebook}.ipynb"
             messages[notebook] = collect.failure_messages(autograded)
+            result.reasons.extend(f"{notebook}.ipynb: {p}" for p in collect.run_problems(autograded))
             tampered = {gid: why for gid, why in integrity.canary_verdicts(autograded, nonce).items()
                         if gid not in zeroed.get(notebook, {})}
             for why in sorted(set(tampered.values())):

@@ -84,8 +84,11 @@ def release_master(root: Path, work: Path, assignment: str) -> Path:
 def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *,
               cell_timeout: int | None, timeout: float, env: dict, extra: list[str] = (),
               preexec_fn=None) -> Finished:
+    # A cell that runs past the timeout is interrupted and grading goes on with the next cell
+    # (stock nbgrader would give up on the whole notebook and grade nothing).
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}",
-           "--force", "--create", *_flags(work, db, root), *extra]
+           "--force", "--create", "--Execute.interrupt_on_timeout=True",
+           *_flags(work, db, root), *extra]
     if cell_timeout is not None:
         cmd.append(f"--Execute.timeout={cell_timeout}")
     return run_bounded(cmd, cwd=root, env=nbgrader_env(env), timeout=timeout,

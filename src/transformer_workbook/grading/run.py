@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import collect, nbgrader_calls
+from .gradebook import write_gradebook
 from .grade_one import GradingSettings, grade_submission
 from .layout import GradingError, Submission, find_submissions
 from .report import summary_table, write_cells_csv, write_feedback, write_grades_csv
@@ -38,19 +39,27 @@ def _load_previous(path: Path, fingerprint: str) -> StudentResult | None:
 def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = None,
                 assignments: list[str] | None = None, cell_timeout: int | None = None,
                 student_timeout: float = 1800.0, resume: bool = True,
-                progress: bool = True) -> tuple[list[StudentResult], list[str]]:
-    """Grade everything under ``submissions``; write the reports into ``out``."""
+                progress: bool = True, memory_gib: float = 8.0,
+                dask: str | None = None) -> tuple[list[StudentResult], list[str]]:
+    """Grade everything under ``submissions``; write the reports into ``out``.
+
+    Students run ``jobs`` at a time on this machine, or, with ``dask`` set to the address of
+    a Dask distributed scheduler (``tcp://host:8786``), on that cluster's workers: each worker
+    must see the repository, the submissions and ``out`` at the same paths (a shared filesystem)
+    and have the workbook installed. ``dask="local"`` starts a LocalCluster of ``jobs`` workers.
+    """
     from ..release import assignments as known_assignments
 
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise GradingError("--jobs must be at least 1")
-    subs, problems = find_submissions(Path(submissions), known_assignments(root), assignments)
-    out = Path(out)
+    subs, problems = find_submissions(Path(submissions).resolve(), known_assignments(root), assignments)
+    out = Path(out).resolve()
     work = out / ".work"
     settings = GradingSettings(root=root, work=work, cell_timeout=cell_timeout,
                                student_timeout=student_timeout,
-                               threads=max(1, (os.cpu_count() or 1) // jobs))
+                               threads=max(1, (os.cpu_count() or 1) // jobs),
+                               memory_bytes=int(memory_gib * 1024 ** 3))
 
     masters = {}
     for assignment in sorted({s.assignment for s in subs}):
@@ -90,12 +99,10 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="grading", unit="student", file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in as_completed([pool.submit(run, item) for item in todo]):
-            sub, result = future.result()
-            results[sub] = result
-            if bar is not None:
-                bar.update(1)
+    for sub, result in (_on_dask(dask, jobs, run, todo) if dask else _on_threads(jobs, run, todo)):
+        results[sub] = result
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
 
@@ -103,7 +110,44 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
     write_grades_csv(ordered, out / "grades.csv")
     write_cells_csv(ordered, out / "cells.csv")
     write_feedback(ordered, out / "feedback")
+    write_gradebook(ordered, {a: m[0] for a, m in masters.items()}, out / "gradebook.db")
     return ordered, problems
+
+
+def _on_threads(jobs: int, run, todo):
+    """One thread per concurrent student; each thread waits on the student's own processes."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in as_completed([pool.submit(run, item) for item in todo]):
+            yield future.result()
+
+
+def _on_dask(address: str, jobs: int, run, todo):
+    """The same per-student function, scheduled by Dask distributed instead of local threads.
+
+    Each worker saves its student's result file (the resume checkpoint) in ``out``; the
+    results also come back here, and only this process writes the reports and the gradebook.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError as err:
+        raise GradingError("--dask needs the 'distributed' package: "
+                           "pip install 'transformer-workbook[distributed]'") from err
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        address = cluster.scheduler_address
+    try:
+        with Client(address, timeout="30s") as client:
+            futures = [client.submit(run, item, pure=False, key=f"grade-{item[0].assignment}-"
+                                     f"{item[0].student}") for item in todo]
+            for future in dask_completed(futures):
+                yield future.result()
+    except OSError as err:
+        raise GradingError(f"could not reach the Dask scheduler at {address}: {err}") from err
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def print_summary(results: list[StudentResult], problems: list[str], out: Path) -> None:
@@ -111,4 +155,4 @@ def print_summary(results: list[StudentResult], problems: list[str], out: Path) 
     for problem in problems:
         print(f"skipped: {problem}")
     print(f"\ngrades: {out / 'grades.csv'}   per test: {out / 'cells.csv'}   "
-          f"feedback: {out / 'feedback'}/<student>.html")
+          f"feedback: {out / 'feedback'}/<student>.html   gradebook: {out / 'gradebook.db'}")

@@ -15,32 +15,44 @@ Ubuntu: ``apt-get install bubblewrap``) for real isolation.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 OUTPUT_CAP_STARTUP = '''\
-# Installed by the grader: caps what one kernel can print, so a flood cannot bury the grader.
+# Installed by the grader: caps what one cell (and the whole kernel) can print, so a flood
+# cannot bury the grader. The per-cell budget is renewed before each cell runs.
 import sys as _sys
 
 _LIMIT = {limit}
+_TOTAL = {limit} * 8
 
 
 class _CappedStream:
+    _spent_total = 0
+
     def __init__(self, stream):
-        self._stream, self._left, self._told = stream, _LIMIT, False
+        self._stream = stream
+        self.renew()
+
+    def renew(self):
+        self._left, self._told = _LIMIT, False
 
     def write(self, text):
-        if self._left <= 0:
+        room = min(self._left, _TOTAL - _CappedStream._spent_total)
+        if room <= 0:
             if not self._told:
                 self._told = True
                 self._stream.write("\\n[output cut by the grader after {limit} characters]\\n")
             return len(text)
-        kept = text[: self._left]
+        kept = text[:room]
         self._left -= len(kept)
+        _CappedStream._spent_total += len(kept)
         self._stream.write(kept)
         return len(text)
 
@@ -50,23 +62,58 @@ class _CappedStream:
 
 _sys.stdout = _CappedStream(_sys.stdout)
 _sys.stderr = _CappedStream(_sys.stderr)
+
+
+def _renew_output_budget(*_args):
+    for _stream in (_sys.stdout, _sys.stderr):
+        if isinstance(_stream, _CappedStream):
+            _stream.renew()
+
+
+get_ipython().events.register("pre_run_cell", _renew_output_budget)
 '''
 
-
+@functools.lru_cache(maxsize=None)
 def bwrap_available() -> bool:
-    return shutil.which("bwrap") is not None
+    """True when bubblewrap is installed *and* may create namespaces here.
+
+    Some containers ship ``bwrap`` but forbid user namespaces; starting a kernel through it
+    would then fail for every student, so probe once with a trivial command. Set
+    ``WORKBOOK_SANDBOX=none`` to skip bubblewrap on purpose.
+    """
+    if os.environ.get("WORKBOOK_SANDBOX", "").lower() == "none":
+        return False
+    if shutil.which("bwrap") is None:
+        return False
+    probe = bwrap_command(["true"], [])
+    try:
+        done = subprocess.run(probe, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def isolation_note() -> str:
+    """One line for reports: which isolation the kernels get on this machine."""
+    if bwrap_available():
+        return "bubblewrap: no network, read-only filesystem outside the student's folder"
+    return ("no bubblewrap (not installed or not permitted): resource limits and timeouts only; "
+            "network and file writes are not blocked (install bubblewrap, see docs/GRADING.md)")
 
 
 def install_kernelspec(jupyter_dir: Path, *, scratch: Path, writable: list[Path],
                        memory_bytes: int, cpu_seconds: int, file_bytes: int,
                        output_chars: int) -> None:
     """Write a ``python3`` kernelspec under ``jupyter_dir/kernels`` that starts sandboxed."""
-    for sub in ("home", "tmp", "ipython/profile_default/startup", "ipc"):
+    for sub in ("home", "tmp", "ipython/profile_default/startup"):
         (scratch / sub).mkdir(parents=True, exist_ok=True)
     (scratch / "ipython/profile_default/startup/00-output-cap.py").write_text(
         OUTPUT_CAP_STARTUP.format(limit=output_chars), encoding="utf-8")
     argv = [sys.executable, "-m", "transformer_workbook.grading.sandbox",
             "--memory", str(memory_bytes), "--cpu", str(cpu_seconds), "--fsize", str(file_bytes)]
+    if bwrap_available():
+        argv.append("--bwrap")
     for folder in [scratch, *writable]:
         argv += ["--rw", str(folder)]
     argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -76,6 +123,9 @@ def install_kernelspec(jupyter_dir: Path, *, scratch: Path, writable: list[Path]
         "argv": argv,
         "display_name": "Python 3 (sandboxed grader)",
         "language": "python",
+        # Interrupt by message: nbgrader interrupts a cell that runs past the timeout, and a
+        # signal to the launcher's process group would reach bwrap rather than the kernel.
+        "interrupt_mode": "message",
         "env": {
             "HOME": str(scratch / "home"),
             "TMPDIR": str(scratch / "tmp"),
@@ -96,11 +146,26 @@ def _set_limits(memory: int, cpu: int, fsize: int) -> None:
 
 
 def bwrap_command(command: list[str], writable: list[str]) -> list[str]:
-    cmd = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+    # --new-session: the kernel gets a process group of its own, so an interrupt (which ipykernel
+    # delivers to its own group) stops the running cell without killing bwrap and the kernel.
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for folder in writable:
         cmd += ["--bind", folder, folder]
     return cmd + ["--"] + command
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when nbgrader (our parent) dies, e.g. when the grader's wall clock
+    kills it; the setting survives exec, so it applies to bwrap or the kernel itself."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=int, default=-1, help="address-space limit, bytes")
     parser.add_argument("--cpu", type=int, default=-1, help="CPU-time limit, seconds")
     parser.add_argument("--fsize", type=int, default=-1, help="largest file it may write, bytes")
+    parser.add_argument("--bwrap", action="store_true",
+                        help="start the command inside bubblewrap (no network, read-only /)")
     parser.add_argument("--rw", action="append", default=[], help="folder left writable")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -115,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if not command:
         parser.error("no command to run")
     _set_limits(args.memory, args.cpu, args.fsize)
-    if bwrap_available():
+    _die_with_parent()
+    if args.bwrap:
         command = bwrap_command(command, args.rw)
     os.execvp(command[0], command)
     return 127  # not reached

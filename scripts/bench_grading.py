@@ -1,0 +1,110 @@
+"""Grading throughput: `workbook grade --jobs J` against stock, serial `nbgrader autograde`.
+
+    .venv/bin/python scripts/bench_grading.py --students 30 --modes workbook stock
+    .venv/bin/python scripts/bench_grading.py --students 200 --modes workbook
+
+The class is built from the sample submissions of one assignment (reference, untouched release,
+one per wrong submission), cycled until there are N students. Prints a JSON record with the
+machine, versions and seconds; the numbers go into docs/results/grading-benchmark.md.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from transformer_workbook.grading.nbgrader_calls import nbgrader_env  # noqa: E402
+from transformer_workbook.samples import sample_class, write_class  # noqa: E402
+
+
+def build_class(assignment: str, n: int, target: Path) -> None:
+    samples = sample_class(ROOT, assignment)
+    names = itertools.cycle(sorted(samples))
+    write_class({f"s{i:03d}-{name}": samples[name] for i, name in zip(range(n), names)},
+                assignment, target)
+
+
+def time_workbook(subs: Path, out: Path, jobs: int) -> float:
+    exe = Path(sys.executable).parent / "workbook"
+    start = time.perf_counter()
+    subprocess.run([str(exe), "grade", str(subs), "--out", str(out), "--jobs", str(jobs),
+                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def time_stock(subs: Path, course: Path, assignment: str) -> float:
+    """What an instructor does with plain nbgrader: one autograde call, students in series."""
+    db = course / "gradebook.db"
+    flags = [f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
+             f"--CourseDirectory.source_directory={ROOT / 'solutions'}",
+             "--CourseDirectory.release_directory=release", "--log-level=WARN"]
+    env = nbgrader_env()
+    py = [sys.executable, "-m", "nbgrader"]
+    subprocess.run([*py, "generate_assignment", assignment, "--force", *flags], check=True,
+                   cwd=ROOT, env=env)
+    shutil.copytree(subs, course / "submitted")
+    start = time.perf_counter()
+    subprocess.run([*py, "autograde", assignment, "--force", "--create", *flags,
+                    "--CourseDirectory.submitted_directory=submitted",
+                    "--CourseDirectory.autograded_directory=autograded"],
+                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import nbgrader
+    import torch
+
+    from transformer_workbook.grading.sandbox import bwrap_available
+    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+            "torch": torch.__version__, "nbgrader": nbgrader.__version__,
+            "bubblewrap": bwrap_available(), "load_avg_at_start": os.getloadavg()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default="01-attention")
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--modes", nargs="+", default=["workbook", "stock"],
+                        choices=["workbook", "stock"])
+    args = parser.parse_args()
+    os.environ["WORKBOOK_SIZE"] = "grade"
+    record = {"assignment": args.assignment, "students": args.students, "jobs": args.jobs,
+              "machine": machine(), "seconds": {}}
+    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
+        subs = Path(tmp) / "submitted"
+        build_class(args.assignment, args.students, subs)
+        for mode in args.modes:
+            if mode == "workbook":
+                took = time_workbook(subs, Path(tmp) / "out", args.jobs)
+            else:
+                took = time_stock(subs, Path(tmp) / "stock", args.assignment)
+            record["seconds"][mode] = round(took, 1)
+            record.setdefault("students_per_minute", {})[mode] = round(
+                60 * args.students / took, 2)
+            print(f"{mode}: {took:.1f} s", file=sys.stderr, flush=True)
+    if {"workbook", "stock"} <= record["seconds"].keys():
+        record["speedup"] = round(record["seconds"]["stock"] / record["seconds"]["workbook"], 2)
+    print(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
