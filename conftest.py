@@ -5,6 +5,8 @@
 """
 import os
 
+import pytest
+
 os.environ["WORKBOOK_SIZE"] = "ci"
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,3 +26,13 @@ if _nbval is not None:
         return _compare_streams(kept)
 
     _nbval.transform_streams_for_comparison = _without_stderr
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup`, tests with no xdist_group of their own stay together by file
+    (like `--dist loadfile`): a notebook's nbval cells share one kernel, and module fixtures
+    (a graded class) are built once."""
+    for item in items:
+        if not any(True for _ in item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -52,7 +52,8 @@ def test_case_gets_fair_score_and_clear_reason(case, graded):
     score, full = float(row["score"]), float(row["max_score"])
     expected = {"full": score == full, "zero": score == 0, "partial": 0 < score < full}
     assert expected[spec["score"]], f"{case}: scored {score}/{full}, expected {spec['score']} ({row['reason']})"
-    assert spec["reason"] in row["reason"], f"{case}: reason was {row['reason']!r}"
+    said = f"{row['reason']} {row['notes']}"
+    assert spec["reason"] in said, f"{case}: reason and notes were {said!r}"
 
 
 @no_isolation

@@ -32,7 +32,19 @@ def class_results(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("assignment", assignments())
+def _per_assignment():
+    """One xdist group per assignment, so each class is graded once, by one worker, and the
+    assignments spread over the workers (`make test` runs `--dist loadgroup`)."""
+    return [pytest.param(a, marks=pytest.mark.xdist_group(f"roundtrip-{a}"), id=a)
+            for a in assignments()]
+
+
+# The issues ask for at least this many wrong submissions per notebook (5 unless stated).
+MIN_WRONG = {"03-bert-finetuning": 4, "04-training-diagnostics": 4,
+             "05-efficient-architectures": 4}
+
+
+@pytest.mark.parametrize("assignment", _per_assignment())
 def test_reference_gets_full_marks(assignment, class_results):
     ref = class_results(assignment)["reference"]
     failed = {c.grade_id: c.message for c in ref.cells if not c.passed}
@@ -41,21 +53,24 @@ def test_reference_gets_full_marks(assignment, class_results):
     assert ref.status == "graded" and not ref.reasons
 
 
-@pytest.mark.parametrize("assignment", assignments())
+@pytest.mark.parametrize("assignment", _per_assignment())
 def test_untouched_release_gets_no_points(assignment, class_results):
     release = class_results(assignment)["untouched-release"]
     assert release.score == 0, {c.grade_id: c.points for c in release.cells if c.points}
 
 
 @pytest.mark.parametrize("assignment", assignments())
-def test_at_least_five_wrong_submissions(assignment):
-    assert len(load_mutants(ROOT, assignment)) >= 5
+def test_enough_wrong_submissions(assignment):
+    found, wanted = len(load_mutants(ROOT, assignment)), MIN_WRONG.get(assignment, 5)
+    assert found >= wanted, (
+        f"autograder/mutants/{assignment}.toml has {found} wrong submissions; the issue asks "
+        f"for at least {wanted}")
 
 
 @pytest.mark.parametrize(
     "assignment,mutant",
-    [(a, m) for a in assignments() for m in load_mutants(ROOT, a)],
-    ids=lambda x: getattr(x, "name", x))
+    [pytest.param(a, m, marks=pytest.mark.xdist_group(f"roundtrip-{a}"), id=f"{a}-{m.name}")
+     for a in assignments() for m in load_mutants(ROOT, a)])
 def test_wrong_submission_loses_points_where_expected(assignment, mutant, class_results):
     results = class_results(assignment)
     wrong = results[f"wrong-{mutant.name}"]

@@ -16,11 +16,12 @@ def _reason_text(result: StudentResult) -> str:
 def write_grades_csv(results: list[StudentResult], path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", "assignment", "score", "max_score", "percent", "status", "reason"])
+    writer.writerow(["student", "assignment", "score", "max_score", "percent", "status", "reason",
+                     "notes"])
     for r in results:
         percent = 100.0 * r.score / r.max_score if r.max_score else 0.0
         writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
-                         f"{percent:.1f}", r.status, _reason_text(r)])
+                         f"{percent:.1f}", r.status, _reason_text(r), "; ".join(r.notes)])
     write_atomically(path, buffer.getvalue())
 
 
