@@ -69,9 +69,10 @@ def _cmd_demo(args) -> int:
     from .samples import build_samples
 
     root = repo_root()
-    names = args.assignments or ["01-attention"]
-    print("1/3 releasing the course from solutions/ ...")
-    release(names)
+    everything = assignments(root)
+    names = everything if args.all else (args.assignments or ["01-attention"])
+    print("1/3 releasing the whole course from solutions/ ...")
+    release(everything)
     print("2/3 building the sample class (reference, untouched release, wrong submissions) ...")
     submitted = build_samples(root, names, root / "autograder" / "submitted")
     print(f"3/3 grading it with {args.jobs or 'all'} parallel jobs ...")
@@ -79,6 +80,9 @@ def _cmd_demo(args) -> int:
     results, problems = grade_class(submitted, out, root=root, jobs=args.jobs, resume=False)
     print()
     print_summary(results, problems, out)
+    if not args.all and not args.assignments:
+        print("\nthe demo graded 01-attention; `workbook demo --all` grades every notebook's "
+              "sample class (a few minutes per notebook on 2 cores)")
     return 0
 
 
@@ -153,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_samples)
 
     p = sub.add_parser("demo", help="release, grade the sample class, print the gradebook")
-    p.add_argument("assignments", nargs="*")
+    p.add_argument("assignments", nargs="*", help="whose sample class to grade (default: 01)")
+    p.add_argument("--all", action="store_true", help="grade every notebook's sample class")
     p.add_argument("--jobs", type=int, default=None)
     p.set_defaults(func=_cmd_demo)
 
