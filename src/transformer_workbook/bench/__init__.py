@@ -1,0 +1,1 @@
+"""Benchmarks that need a GPU: ``workbook bench attention`` (see :mod:`.attention`)."""

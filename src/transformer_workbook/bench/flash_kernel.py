@@ -1,0 +1,238 @@
+"""Reference tiled (flash-style) attention in Triton, timed by ``workbook bench attention``.
+
+Forward: one program per (query tile, batch*head); online softmax in base 2 with fp32
+accumulation; the logsumexp (natural log) is saved for the backward pass. Causal attention
+walks the tiles strictly below the diagonal without any mask, then the diagonal tile with the
+mask; tiles above the diagonal are never visited. Backward: one kernel per key tile for dK and
+dV, one per query tile for dQ, both rebuilding P from the logsumexp. Plain pointer arithmetic
+only (no ``tl.make_block_ptr``), so it runs on Triton 3.6 and later and in the interpreter
+(``TRITON_INTERPRET=1``, fp32, used by the package tests).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _attend_tiles(acc, l_i, m_i, q, k_base, v_base, stride_n, start, end, rows, offs_n, offs_d, N,
+                  qk_scale, MASK_CAUSAL: tl.constexpr, MASK_COLS: tl.constexpr,
+                  BLOCK_N: tl.constexpr, PRECISION: tl.constexpr):
+    for start_n in range(start, end, BLOCK_N):
+        cols = start_n + offs_n
+        ptrs = cols[:, None] * stride_n + offs_d[None, :]
+        if MASK_COLS:
+            k = tl.load(k_base + ptrs, mask=(cols < N)[:, None], other=0.0)
+            v = tl.load(v_base + ptrs, mask=(cols < N)[:, None], other=0.0)
+        else:
+            k = tl.load(k_base + ptrs)
+            v = tl.load(v_base + ptrs)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
+        if MASK_COLS:
+            keep = (cols < N)[None, :]
+            if MASK_CAUSAL:
+                keep = keep & (rows[:, None] >= cols[None, :])
+            s = tl.where(keep, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.math.exp2(m_i - m_new)
+        p = tl.math.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None]
+        acc += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+@triton.jit
+def _fwd_kernel(Q, K, V, O, LSE, N, qk_scale, stride_b, stride_h, stride_n,
+                H: tl.constexpr, D: tl.constexpr, CAUSAL: tl.constexpr,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    base = (pid_bh // H).to(tl.int64) * stride_b + (pid_bh % H).to(tl.int64) * stride_h
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, D)
+    row_ok = rows < N
+    q = tl.load(Q + base + rows[:, None] * stride_n + offs_d[None, :], mask=row_ok[:, None], other=0.0)
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+    if CAUSAL:
+        # Tiles left of the diagonal block need no mask (BLOCK_M is a multiple of BLOCK_N).
+        acc, l_i, m_i = _attend_tiles(acc, l_i, m_i, q, K + base, V + base, stride_n, 0, pid_m * BLOCK_M,
+                                      rows, offs_n, offs_d, N, qk_scale, False, False, BLOCK_N, PRECISION)
+        acc, l_i, m_i = _attend_tiles(acc, l_i, m_i, q, K + base, V + base, stride_n, pid_m * BLOCK_M,
+                                      tl.minimum(N, (pid_m + 1) * BLOCK_M), rows, offs_n, offs_d, N,
+                                      qk_scale, True, True, BLOCK_N, PRECISION)
+    else:
+        full = (N // BLOCK_N) * BLOCK_N
+        acc, l_i, m_i = _attend_tiles(acc, l_i, m_i, q, K + base, V + base, stride_n, 0, full,
+                                      rows, offs_n, offs_d, N, qk_scale, False, False, BLOCK_N, PRECISION)
+        acc, l_i, m_i = _attend_tiles(acc, l_i, m_i, q, K + base, V + base, stride_n, full, N,
+                                      rows, offs_n, offs_d, N, qk_scale, False, True, BLOCK_N, PRECISION)
+    acc = acc / l_i[:, None]
+    tl.store(O + base + rows[:, None] * stride_n + offs_d[None, :], acc.to(O.dtype.element_ty),
+             mask=row_ok[:, None])
+    # Natural-log logsumexp of the unscaled-by-log2e scores: (m + log2 l) / log2(e).
+    tl.store(LSE + pid_bh.to(tl.int64) * N + rows, (m_i + tl.math.log2(l_i)) * 0.6931471805599453,
+             mask=row_ok)
+
+
+@triton.jit
+def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, N, sm_scale, stride_b, stride_h, stride_n,
+                     H: tl.constexpr, D: tl.constexpr, CAUSAL: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr):
+    pid_n = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    base = (pid_bh // H).to(tl.int64) * stride_b + (pid_bh % H).to(tl.int64) * stride_h
+    row_base = pid_bh.to(tl.int64) * N
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, D)
+    col_ok = cols < N
+    kv_ptrs = cols[:, None] * stride_n + offs_d[None, :]
+    k = tl.load(K + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
+    v = tl.load(V + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
+    dk = tl.zeros([BLOCK_N, D], dtype=tl.float32)
+    dv = tl.zeros([BLOCK_N, D], dtype=tl.float32)
+    scale2 = sm_scale * 1.4426950408889634
+    lo = 0
+    if CAUSAL:
+        lo = (pid_n * BLOCK_N // BLOCK_M) * BLOCK_M
+    for start_m in range(lo, N, BLOCK_M):
+        rows = start_m + offs_m
+        row_ok = rows < N
+        ptrs = rows[:, None] * stride_n + offs_d[None, :]
+        q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
+        do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
+        lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
+        delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
+        keep = row_ok[:, None] & col_ok[None, :]
+        if CAUSAL:
+            keep = keep & (rows[:, None] >= cols[None, :])
+        p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
+        dv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PRECISION)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PRECISION)
+    tl.store(DK + base + kv_ptrs, (dk * sm_scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
+    tl.store(DV + base + kv_ptrs, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
+
+
+@triton.jit
+def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h, stride_n,
+                   H: tl.constexpr, D: tl.constexpr, CAUSAL: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    base = (pid_bh // H).to(tl.int64) * stride_b + (pid_bh % H).to(tl.int64) * stride_h
+    row_base = pid_bh.to(tl.int64) * N
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, D)
+    row_ok = rows < N
+    ptrs = rows[:, None] * stride_n + offs_d[None, :]
+    q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
+    lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
+    delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+    dq = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+    scale2 = sm_scale * 1.4426950408889634
+    hi = N
+    if CAUSAL:
+        hi = tl.minimum(N, (pid_m + 1) * BLOCK_M)
+    for start_n in range(0, hi, BLOCK_N):
+        cols = start_n + offs_n
+        col_ok = cols < N
+        kv_ptrs = cols[:, None] * stride_n + offs_d[None, :]
+        k = tl.load(K + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
+        v = tl.load(V + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
+        keep = row_ok[:, None] & col_ok[None, :]
+        if CAUSAL:
+            keep = keep & (rows[:, None] >= cols[None, :])
+        p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+    tl.store(DQ + base + ptrs, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
+
+
+_FWD_CONFIGS = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm in (64, 128) for bn in (32, 64, 128) if bm % bn == 0
+    for w in (4, 8) for s in (2, 3, 4)
+]
+_fwd_tuned = triton.autotune(configs=_FWD_CONFIGS, key=["N", "D", "CAUSAL"])(_fwd_kernel)
+
+
+def _check_inputs(q, k, v):
+    if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(f"q, k, v must share one [B, H, N, D] shape, got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if q.shape[-1] not in (16, 32, 64, 128):
+        raise ValueError(f"head dimension {q.shape[-1]} is not one of 16, 32, 64, 128")
+
+
+def _precision(dtype):
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def flash_forward(q, k, v, causal=False):
+    """Return (out, lse): out like q, lse [B, H, N] fp32 (natural log)."""
+    _check_inputs(q, k, v)
+    B, H, N, D = q.shape
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    out = torch.empty_like(q)
+    lse = torch.empty((B, H, N), device=q.device, dtype=torch.float32)
+    args = (q, k, v, out, lse, N, LOG2E / math.sqrt(D), q.stride(0), q.stride(1), q.stride(2))
+    if q.is_cuda:
+        grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # noqa: E731
+        _fwd_tuned[grid](*args, H=H, D=D, CAUSAL=causal, PRECISION=_precision(q.dtype))
+    else:  # the interpreter: small fixed tiles
+        _fwd_kernel[(triton.cdiv(N, 16), B * H)](*args, H=H, D=D, CAUSAL=causal, BLOCK_M=16,
+                                                 BLOCK_N=16, PRECISION=_precision(q.dtype))
+    return out, lse
+
+
+def flash_backward(q, k, v, out, lse, dout, causal=False):
+    """Return (dq, dk, dv) given the forward's out and lse."""
+    B, H, N, D = q.shape
+    q, k, v, dout = q.contiguous(), k.contiguous(), v.contiguous(), dout.contiguous()
+    delta = (out.float() * dout.float()).sum(-1)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    block = 64 if q.is_cuda else 16
+    extra = {"num_warps": 4, "num_stages": 2} if q.is_cuda else {}
+    common = (N, 1.0 / math.sqrt(D), q.stride(0), q.stride(1), q.stride(2))
+    meta = dict(H=H, D=D, CAUSAL=causal, BLOCK_M=block, BLOCK_N=block, PRECISION=_precision(q.dtype),
+                **extra)
+    _bwd_dkdv_kernel[(triton.cdiv(N, block), B * H)](q, k, v, dout, lse, delta, dk, dv, *common, **meta)
+    _bwd_dq_kernel[(triton.cdiv(N, block), B * H)](q, k, v, dout, lse, delta, dq, *common, **meta)
+    return dq, dk, dv
+
+
+class FlashAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, causal):
+        out, lse = flash_forward(q, k, v, causal)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.causal = causal
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        dq, dk, dv = flash_backward(q, k, v, out, lse, dout, ctx.causal)
+        return dq, dk, dv, None
+
+
+def flash_attention(q, k, v, causal=False):
+    """Tiled attention over [B, H, N, D] tensors with a Triton forward and backward."""
+    return FlashAttention.apply(q, k, v, causal)
