@@ -3,11 +3,13 @@
 The answer is split into sentences and overlapping windows of words; each key point counts as
 covered ("hit") when some piece of the answer is close enough to it in embedding space (cosine
 similarity of mean-pooled MiniLM vectors). The score is the average, over key points, of the best
-similarity mapped onto [0, 1] between ``FLOOR`` and ``CEIL``. Everything runs offline on the
+similarity mapped onto (0, 1) by a logistic curve centred on ``MID`` (so scores never tie at
+an end of the scale: a vague answer still ranks above an unrelated one). Everything runs offline on the
 packaged encoder.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -15,7 +17,7 @@ from .bank import Question, QuizError
 
 MAX_ANSWER_CHARS = 4000
 HIT_THRESHOLD = 0.5
-FLOOR, CEIL = 0.15, 0.75
+MID, SPREAD = 0.45, 0.08   # similarity 0.15 -> 0.02, 0.45 -> 0.5, 0.75 -> 0.98
 _WINDOW = 12  # words per sliding window
 
 
@@ -118,7 +120,7 @@ class Scorer:
         best = [round(float(v), 4) for v in sims.max(dim=1).values]
         hits = [p for p, s in zip(points, best) if s >= HIT_THRESHOLD]
         misses = [p for p, s in zip(points, best) if s < HIT_THRESHOLD]
-        scaled = [min(1.0, max(0.0, (s - FLOOR) / (CEIL - FLOOR))) for s in best]
+        scaled = [1.0 / (1.0 + math.exp(-(s - MID) / SPREAD)) for s in best]
         return ScoreResult(score=sum(scaled) / len(scaled), hits=hits, misses=misses,
                            similarities=best, warnings=warnings)
 
