@@ -1,6 +1,6 @@
 """Local quiz progress: one JSON file in the user's data folder, written atomically.
 
-Location: ``$TRANSFORMER_WORKBOOK_DATA`` if set, else the platform's user data folder for
+Location: ``$TRANSFORMER_WORKBOOK_DATA`` if set (or the package-wide ``$WORKBOOK_DATA``), else the platform's user data folder for
 "transformer-workbook" (platformdirs), else ``~/.local/share/transformer-workbook``. A file that
 cannot be read is never overwritten in place: it is renamed to ``progress.json.corrupt-<time>``
 and a fresh record starts, with a message saying where the old file went.
@@ -23,7 +23,7 @@ MAX_STORED_ANSWER = 20000
 
 
 def data_dir() -> Path:
-    override = os.environ.get(ENV_VAR)
+    override = os.environ.get(ENV_VAR) or os.environ.get("WORKBOOK_DATA")  # package-wide name
     if override:
         path = Path(override).expanduser()
     else:

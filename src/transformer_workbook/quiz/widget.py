@@ -46,7 +46,10 @@ def quiz_widget(topic: str | None = None, n: int = 5, *, seed: int | None = None
                 print(f"{err}.")               # the text stays in the box: nothing is lost
                 return
             print(result.report(q))
-            progress.record(q, result.score, box.value)
+            try:
+                progress.record(q, result.score, box.value)
+            except OSError as err:          # the answer stays in the box
+                print(f"warning: could not save progress ({err})")
 
     def on_next(_):
         out.clear_output()
