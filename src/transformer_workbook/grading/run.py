@@ -61,6 +61,7 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
                                threads=max(1, (os.cpu_count() or 1) // jobs),
                                memory_bytes=int(memory_gib * 1024 ** 3))
 
+    _prefetch_assets()
     masters = {}
     for assignment in sorted({s.assignment for s in subs}):
         master_work = work / "master" / assignment
@@ -112,6 +113,16 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
     write_feedback(ordered, out / "feedback")
     write_gradebook(ordered, {a: m[0] for a, m in masters.items()}, out / "gradebook.db")
     return ordered, problems
+
+
+def _prefetch_assets() -> None:
+    """Kernels run without network, so cache the review snippets here first (once)."""
+    from ..data.reviews import fetch_sdist
+
+    try:
+        fetch_sdist()
+    except RuntimeError as err:  # offline grader: notebooks that need the snippets will say so
+        print(f"warning: {err}", file=sys.stderr)
 
 
 def _on_threads(jobs: int, run, todo):

@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..paths import cache_dir
+
 OUTPUT_CAP_STARTUP = '''\
 # Installed by the grader: caps what one cell (and the whole kernel) can print, so a flood
 # cannot bury the grader. The per-cell budget is renewed before each cell runs.
@@ -133,6 +135,9 @@ def install_kernelspec(jupyter_dir: Path, *, scratch: Path, writable: list[Path]
             "MPLCONFIGDIR": str(scratch / "tmp"),
             "XDG_CACHE_HOME": str(scratch / "tmp"),
             "HF_HOME": str(scratch / "tmp" / "hf"),
+            # The grader's own asset cache (the review snippets), read-only under bubblewrap:
+            # HOME moves to the scratch folder, so the default location would be empty.
+            "WORKBOOK_CACHE": str(cache_dir()),
         },
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
