@@ -45,6 +45,7 @@ def time_workbook(subs: Path, out: Path, jobs: int) -> float:
 
 def time_stock(subs: Path, course: Path, assignment: str) -> float:
     """What an instructor does with plain nbgrader: one autograde call, students in series."""
+    course.mkdir(parents=True, exist_ok=True)
     db = course / "gradebook.db"
     flags = [f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
              f"--CourseDirectory.source_directory={ROOT / 'solutions'}",

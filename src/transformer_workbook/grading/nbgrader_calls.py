@@ -1,6 +1,6 @@
 """The two nbgrader commands the grader runs: release a master, autograde one student.
 
-Both run stock ``nbgrader`` as a subprocess from the repository root, so they read the
+Both run stock ``nbgrader`` (through a launcher that only skips a slow import) as a subprocess from the repository root, so they read the
 workbook's one ``nbgrader_config.py``; command-line flags only redirect folders and the
 database into the grading run's own work area.
 """
@@ -19,6 +19,10 @@ class Finished:
     returncode: int | None   # None when it was killed for running too long
     log: str
     seconds: float
+
+
+# nbgrader's command line through our launcher, which skips one slow import (see nbgrader_main).
+NBGRADER = [sys.executable, "-m", "transformer_workbook.grading.nbgrader_main"]
 
 
 def nbgrader_env(base: dict | None = None) -> dict:
@@ -73,7 +77,7 @@ def release_master(root: Path, work: Path, assignment: str) -> Path:
     """Record the assignment's grade cells (hidden tests included) in ``work/master.db``."""
     work.mkdir(parents=True, exist_ok=True)
     db = work / "master.db"
-    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+    cmd = [*NBGRADER, "generate_assignment", assignment, "--force",
            "--log-level=WARN", *_flags(work, db, root)]
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=nbgrader_env())
     if done.returncode != 0:
@@ -86,7 +90,7 @@ def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *
               preexec_fn=None) -> Finished:
     # A cell that runs past the timeout is interrupted and grading goes on with the next cell
     # (stock nbgrader would give up on the whole notebook and grade nothing).
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}",
+    cmd = [*NBGRADER, "autograde", assignment, f"--student={student}",
            "--force", "--create", "--Execute.interrupt_on_timeout=True",
            *_flags(work, db, root), *extra]
     if cell_timeout is not None:

@@ -67,9 +67,10 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
         master_work = work / "master" / assignment
         shutil.rmtree(master_work, ignore_errors=True)
         db = nbgrader_calls.release_master(root, master_work, assignment)
-        masters[assignment] = (db, collect.master_grade_cells(db, assignment), {
+        cells = collect.master_grade_cells(db, assignment)
+        masters[assignment] = (db, cells, {
             nb: collect.hidden_cells(root / "solutions" / assignment / f"{nb}.ipynb")
-            for nb in collect.master_grade_cells(db, assignment)})
+            for nb in cells})
 
     results: dict[Submission, StudentResult] = {}
     todo = []
