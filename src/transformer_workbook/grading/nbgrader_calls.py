@@ -1,8 +1,8 @@
 """The two nbgrader commands the grader runs: release a master, autograde one student.
 
-Both run stock ``nbgrader`` (through a launcher that only skips a slow import) as a subprocess from the repository root, so they read the
-workbook's one ``nbgrader_config.py``; command-line flags only redirect folders and the
-database into the grading run's own work area.
+Both run stock ``nbgrader`` (through a launcher that only skips a slow import) as a
+subprocess from the repository root, so they read the workbook's one ``nbgrader_config.py``;
+command-line flags only redirect folders and the database into the grading run's own work area.
 """
 from __future__ import annotations
 
