@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_grading.py --students 30 --modes workbook stock
     .venv/bin/python scripts/bench_grading.py --students 200 --modes workbook
+    .venv/bin/python scripts/bench_grading.py --modes workbook workbook-no-prewarm  # fork server
 
 The class is built from the sample submissions of one assignment (reference, untouched release,
 one per wrong submission), cycled until there are N students. Prints a JSON record with the
@@ -35,11 +36,13 @@ def build_class(assignment: str, n: int, target: Path) -> None:
                 assignment, target)
 
 
-def time_workbook(subs: Path, out: Path, jobs: int) -> float:
+def time_workbook(subs: Path, out: Path, jobs: int, prewarm: bool = True) -> float:
+    """`workbook grade`; with ``prewarm=False`` each student's nbgrader starts from scratch."""
     exe = Path(sys.executable).parent / "workbook"
+    env = {**os.environ, "WORKBOOK_PREWARM": "1" if prewarm else "0"}
     start = time.perf_counter()
     subprocess.run([str(exe), "grade", str(subs), "--out", str(out), "--jobs", str(jobs),
-                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
 
 
@@ -85,7 +88,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--modes", nargs="+", default=["workbook", "stock"],
-                        choices=["workbook", "stock"])
+                        choices=["workbook", "workbook-no-prewarm", "stock"])
     args = parser.parse_args()
     os.environ["WORKBOOK_SIZE"] = "grade"
     record = {"assignment": args.assignment, "students": args.students, "jobs": args.jobs,
@@ -94,8 +97,9 @@ def main() -> None:
         subs = Path(tmp) / "submitted"
         build_class(args.assignment, args.students, subs)
         for mode in args.modes:
-            if mode == "workbook":
-                took = time_workbook(subs, Path(tmp) / "out", args.jobs)
+            if mode.startswith("workbook"):
+                took = time_workbook(subs, Path(tmp) / f"out-{mode}", args.jobs,
+                                     prewarm=mode == "workbook")
             else:
                 took = time_stock(subs, Path(tmp) / "stock", args.assignment)
             record["seconds"][mode] = round(took, 1)

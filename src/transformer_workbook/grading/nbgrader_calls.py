@@ -1,8 +1,10 @@
 """The two nbgrader commands the grader runs: release a master, autograde one student.
 
-Both run stock ``nbgrader`` (through a launcher that only skips a slow import) as a
-subprocess from the repository root, so they read the workbook's one ``nbgrader_config.py``;
-command-line flags only redirect folders and the database into the grading run's own work area.
+Both run stock ``nbgrader`` from the repository root, so they read the workbook's one
+``nbgrader_config.py``; command-line flags only redirect folders and the database into the
+grading run's own work area. The master release runs as a subprocess through a launcher that
+only skips a slow import; each student's autograde runs in a process of its own, forked from a
+pre-started nbgrader (see prewarmed_nbgrader), or as such a subprocess where that is unavailable.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import prewarmed_nbgrader
 
 
 @dataclass
@@ -67,10 +71,14 @@ def run_bounded(cmd: list[str], *, cwd: Path, env: dict, timeout: float,
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    text = out.decode("utf-8", errors="replace")
-    if len(text) > log_limit:
-        text = text[:log_limit // 2] + "\n[... log cut ...]\n" + text[-log_limit // 2:]
-    return Finished(code, text, time.monotonic() - start)
+    return Finished(code, _clip(out.decode("utf-8", errors="replace"), log_limit),
+                    time.monotonic() - start)
+
+
+def _clip(text: str, limit: int = 200_000) -> str:
+    if len(text) > limit:
+        text = text[:limit // 2] + "\n[... log cut ...]\n" + text[-limit // 2:]
+    return text
 
 
 def release_master(root: Path, work: Path, assignment: str) -> Path:
@@ -95,5 +103,13 @@ def autograde(root: Path, work: Path, db: Path, assignment: str, student: str, *
            *_flags(work, db, root), *extra]
     if cell_timeout is not None:
         cmd.append(f"--Execute.timeout={cell_timeout}")
+    server = prewarmed_nbgrader.shared(str(root), nbgrader_env()) if preexec_fn is None else None
+    if server is not None:
+        try:
+            code, log, seconds = server.run(cmd[len(NBGRADER):], cwd=str(root),
+                                            env=nbgrader_env(env), timeout=timeout)
+            return Finished(code, _clip(log), seconds)
+        except (OSError, RuntimeError):
+            pass  # the server failed: grade this student the plain way
     return run_bounded(cmd, cwd=root, env=nbgrader_env(env), timeout=timeout,
                        preexec_fn=preexec_fn)
