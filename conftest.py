@@ -1,6 +1,10 @@
 """Repository-wide pytest setup (it must sit at the root so it also covers nbval's notebooks).
 
 * Solution notebooks run under nbval at the CI size, with progress bars off.
+* Each test process and each kernel it starts gets an equal share of the cores as its thread
+  count (one thread each for `-n 2` on 2 cores). Two OpenMP pools of 2 threads on 2 cores spin
+  while they wait for each other and ran notebook 06 nine times slower than alone.
+  Stored outputs do not depend on the thread count (tests/test_notebook_outputs.py).
 * stderr is not compared: warnings and progress bars go there, and they vary between runs.
 """
 import os
@@ -12,6 +16,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def pytest_configure(config):
+    """Runs in the controller before xdist starts its workers, which inherit the variables
+    (torch reads them when it is first imported). An explicit OMP_NUM_THREADS wins."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = getattr(config.option, "numprocesses", None)
+    workers = workers if isinstance(workers, int) and workers > 0 else 1
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (cores or 1) // workers))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+
 
 try:
     import nbval.plugin as _nbval
