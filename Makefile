@@ -7,7 +7,7 @@ demo: setup
 	.venv/bin/workbook demo
 
 test: setup
-	.venv/bin/python -m pytest -n 2 --dist loadgroup -q --durations=15
+	.venv/bin/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
 
 release: setup
 	.venv/bin/workbook release

@@ -53,6 +53,8 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise GradingError("--jobs must be at least 1")
+    if dask and dask != "local":
+        _check_reachable(dask)
     subs, problems = find_submissions(Path(submissions).resolve(), known_assignments(root), assignments)
     out = Path(out).resolve()
     work = out / ".work"
@@ -160,6 +162,23 @@ def _on_dask(address: str, jobs: int, run, todo):
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once when nothing listens at a ``tcp://HOST:PORT`` scheduler address (Dask's
+    client would retry for its whole connect timeout before saying so)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or not parts.hostname or not parts.port:
+        return  # another transport (tls, ucx, inproc): leave it to Dask
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise GradingError(f"could not reach the Dask scheduler at {address}: {err}; is "
+                           "`dask scheduler` running there, and is the port open?") from err
 
 
 def print_summary(results: list[StudentResult], problems: list[str], out: Path) -> None:
