@@ -26,3 +26,17 @@ c.Execute.timeout = 300
 # Keep runaway output from bloating the autograded notebooks.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
+
+# Grading: every student's kernel is forked from one process per grading run that has already
+# imported these modules (so no student pays for importing torch), then sandboxed. List what
+# the course's notebooks import; a module missing here is simply imported by the notebook.
+c.GradingSandbox.preload = [
+    "numpy", "torch", "matplotlib.pyplot", "tqdm.auto", "ipywidgets", "ipykernel.kernelapp",
+    "tokenizers", "transformers", "transformers.models.bert.modeling_bert",
+    "transformers.models.llama.modeling_llama", "torch.utils.tensorboard", "triton",
+    "triton.language", "peft", "bitsandbytes",
+    "transformer_workbook", "transformer_workbook.checks", "transformer_workbook.models",
+    "transformer_workbook.plots", "transformer_workbook.explorer", "transformer_workbook.measure",
+    "transformer_workbook.data.reviews", "transformer_workbook.data.corpus",
+    "transformer_workbook.adapters",
+]

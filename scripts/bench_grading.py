@@ -76,10 +76,10 @@ def machine() -> dict:
     import nbgrader
     import torch
 
-    from transformer_workbook.grading.sandbox import bwrap_available
+    from transformer_workbook.grading.namespaces import probe
     return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
             "torch": torch.__version__, "nbgrader": nbgrader.__version__,
-            "bubblewrap": bwrap_available(), "load_avg_at_start": os.getloadavg()}
+            "sandbox": probe() or "namespaces", "load_avg_at_start": os.getloadavg()}
 
 
 def main() -> None:

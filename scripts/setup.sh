@@ -9,14 +9,6 @@ want=$(cat pyproject.toml requirements/*.txt scripts/setup.sh | sha256sum | cut 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
-# bubblewrap gives each graded kernel no network and a read-only filesystem. Install it from
-# Debian's packages when we can (root); otherwise grading falls back to rlimits and timeouts only
-# (docs/GRADING.md says what that fallback does and does not protect).
-if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  (apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; }) \
-    || echo "note: could not install bubblewrap; grading will run without network isolation" >&2
-fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip

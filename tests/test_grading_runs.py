@@ -80,6 +80,20 @@ def test_killed_run_resumes_and_regrading_is_identical(tmp_path):
     _assert_gradebook_matches(out, CLASS)
 
 
+def test_without_the_sandbox_grades_are_the_same_and_say_so(tmp_path):
+    """The fallback for machines without Linux namespaces (here forced with
+    WORKBOOK_SANDBOX=none): same scores, and every row says it was not isolated."""
+    subs = _small_class(tmp_path / "submitted", ("reference", "wrong-no_scaling"))
+    out = tmp_path / "out"
+    done = run_workbook("grade", str(subs), "--out", str(out), "--no-progress",
+                        env={"WORKBOOK_SANDBOX": "none"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert _grades(out) == {"reference": ("16", "16"), "wrong-no_scaling": ("9", "16")}
+    with open(out / "grades.csv", newline="") as handle:
+        notes = [row["notes"] for row in csv.DictReader(handle)]
+    assert all("graded without isolation (WORKBOOK_SANDBOX=none)" in n for n in notes), notes
+
+
 def test_grades_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     subs = _small_class(tmp_path / "submitted", ("reference", "untouched-release"))

@@ -9,14 +9,15 @@ import pytest
 
 from conftest import ROOT, run_workbook
 from transformer_workbook.grading.hostile_samples import build_hostile_class, load_cases
-from transformer_workbook.grading.sandbox import bwrap_available
+from transformer_workbook.grading.namespaces import probe
 
 CASES = load_cases(ROOT)
 NEEDS_ISOLATION = {"network_call", "write_outside"}
+WHY_NO_SANDBOX = probe()
 no_isolation = pytest.mark.skipif(
-    not bwrap_available(),
-    reason="bubblewrap is missing or not permitted here, so grading runs without network and "
-           "filesystem isolation (the documented fallback); these cases need the real sandbox")
+    WHY_NO_SANDBOX is not None,
+    reason=f"grading runs without isolation here ({WHY_NO_SANDBOX}), the documented fallback; "
+           "these cases need the real sandbox")
 
 
 def test_catalogue_has_at_least_twelve_cases():
@@ -44,16 +45,17 @@ def test_bystander_is_unaffected(graded):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_case_gets_fair_score_and_clear_reason(case, graded):
-    if case in NEEDS_ISOLATION and not bwrap_available():
-        pytest.skip("bubblewrap is missing or not permitted here; without the sandbox a "
-                    f"{case} submission is not stopped (documented fallback)")
+    if case in NEEDS_ISOLATION and WHY_NO_SANDBOX:
+        pytest.skip(f"no sandbox here ({WHY_NO_SANDBOX}); without it a {case} submission is "
+                    "not stopped (documented fallback)")
     _, _, rows, _ = graded
     row, spec = rows[case], CASES[case]
     score, full = float(row["score"]), float(row["max_score"])
     expected = {"full": score == full, "zero": score == 0, "partial": 0 < score < full}
     assert expected[spec["score"]], f"{case}: scored {score}/{full}, expected {spec['score']} ({row['reason']})"
     said = f"{row['reason']} {row['notes']}"
-    assert spec["reason"] in said, f"{case}: reason and notes were {said!r}"
+    reasons = spec["reason"] if isinstance(spec["reason"], list) else [spec["reason"]]
+    assert any(r in said for r in reasons), f"{case}: reason and notes were {said!r}"
 
 
 @no_isolation

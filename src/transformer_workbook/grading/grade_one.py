@@ -29,6 +29,7 @@ class GradingSettings:
     cpu_seconds: int = 3600          # CPU-time limit of a student's kernel
     file_bytes: int = 256 * 1024 ** 2  # largest file a kernel may write
     output_chars: int = 1_000_000    # what one kernel may print, per stream
+    hidden: tuple[Path, ...] = ()    # folders no kernel may see (solutions, submissions, output)
 
 
 def grading_env(settings: GradingSettings) -> dict:
@@ -59,24 +60,28 @@ def _failure_reason(log: str) -> str:
 
 
 def _prepare_sandbox(work: Path, sub: Submission, settings: GradingSettings,
-                     ipc: Path) -> tuple[dict, list[str]]:
-    """Kernelspec, environment and nbgrader flags that make the student's kernel sandboxed.
+                     ipc: Path) -> tuple[dict, list[str], str]:
+    """Kernelspec, environment and nbgrader flags that put the student's kernel in its sandbox;
+    and a note for the grade table when there is no isolation.
 
-    The kernel's Unix sockets live in ``ipc``, a short path under the system temp folder:
-    socket paths are limited to 107 bytes, which a deep ``--out`` folder would exceed.
+    The kernel works in a folder of its own (``work/kernel``), not in the folder where
+    nbgrader writes the autograded notebook. Its Unix sockets live in ``ipc``, a short path
+    under the system temp folder: socket paths are limited to 107 bytes, which a deep
+    ``--out`` folder would exceed.
     """
-    scratch = work / "scratch"
-    kernel_cwd = work / "autograded" / sub.student / sub.assignment
+    kernel_cwd = work / "kernel"
     kernel_cwd.mkdir(parents=True, exist_ok=True)
-    sandbox.install_kernelspec(work / "jupyter", scratch=scratch, writable=[kernel_cwd, ipc],
-                               memory_bytes=settings.memory_bytes,
-                               cpu_seconds=settings.cpu_seconds, file_bytes=settings.file_bytes,
-                               output_chars=settings.output_chars)
     env = grading_env(settings)
+    factory = sandbox.factory_for(settings.root, env, never=list(settings.hidden))
+    sandbox.write_kernelspec(work / "jupyter", factory=factory, cwd=kernel_cwd,
+                             writable=[kernel_cwd, ipc], root=settings.root,
+                             memory_bytes=settings.memory_bytes,
+                             cpu_seconds=settings.cpu_seconds, file_bytes=settings.file_bytes,
+                             output_chars=settings.output_chars, threads=settings.threads)
     env["JUPYTER_PATH"] = str(work / "jupyter")
     env["JUPYTER_RUNTIME_DIR"] = str(ipc)
     flags = ["--KernelManager.transport=ipc", f"--KernelManager.ip={ipc / 'k'}"]
-    return env, flags
+    return env, flags, sandbox.isolation_note(factory)
 
 
 def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[str, float]],
@@ -119,11 +124,9 @@ def grade_submission(sub: Submission, master_db: Path, master: dict[str, dict[st
     if gradable:
         ipc = Path(tempfile.mkdtemp(prefix="wb-"))
         try:
-            env, flags = _prepare_sandbox(work, sub, settings, ipc)
-            if not sandbox.bwrap_available():
-                result.notes.append("graded without network and filesystem isolation "
-                                    "(bubblewrap is missing or not permitted on the grading "
-                                    "machine)")
+            env, flags, note = _prepare_sandbox(work, sub, settings, ipc)
+            if note:
+                result.notes.append(note)
             done = nbgrader_calls.autograde(
                 settings.root, work, db, sub.assignment, sub.student,
                 cell_timeout=settings.cell_timeout, timeout=settings.student_timeout,

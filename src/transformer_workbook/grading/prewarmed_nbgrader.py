@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .sandbox import _die_with_parent
+from .namespaces import die_with_parent
 
 
 def enabled() -> bool:
@@ -52,7 +52,7 @@ def _child(request: dict) -> None:
     code = 1
     try:
         os.setsid()  # a process group of its own, so the client can kill the whole tree
-        _die_with_parent()  # the server's death takes the child with it
+        die_with_parent()  # the server's death takes the child with it
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

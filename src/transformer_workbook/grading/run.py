@@ -12,9 +12,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import collect, nbgrader_calls
+from . import collect, nbgrader_calls, sandbox
 from .gradebook import write_gradebook
-from .grade_one import GradingSettings, grade_submission
+from .grade_one import GradingSettings, grade_submission, grading_env
 from .layout import GradingError, Submission, find_submissions
 from .report import summary_table, write_cells_csv, write_feedback, write_grades_csv
 from .results import StudentResult, write_atomically
@@ -61,9 +61,15 @@ def grade_class(submissions: Path, out: Path, *, root: Path, jobs: int | None = 
     settings = GradingSettings(root=root, work=work, cell_timeout=cell_timeout,
                                student_timeout=student_timeout,
                                threads=max(1, (os.cpu_count() or 1) // jobs),
-                               memory_bytes=int(memory_gib * 1024 ** 3))
+                               memory_bytes=int(memory_gib * 1024 ** 3),
+                               hidden=(root / "solutions", out, Path(submissions).resolve()))
 
     _prefetch_assets()
+    if not dask:  # start the kernel factory now: its imports overlap the master releases
+        note = sandbox.isolation_note(sandbox.factory_for(root, grading_env(settings),
+                                                          never=list(settings.hidden)))
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     masters = {}
     for assignment in sorted({s.assignment for s in subs}):
         master_work = work / "master" / assignment

@@ -1,30 +1,29 @@
-"""Run a student's kernel in a sandbox: no network, read-only files, resource limits.
+"""Where a student's kernel runs: the sandbox settings the grader hands to nbgrader.
 
-The grader installs a kernelspec whose command is this module wrapped around
-``python -m ipykernel_launcher``. It sets resource limits (address space, CPU time, file size,
-open files) and, when bubblewrap (``bwrap``) is installed, starts the kernel in a new network
-namespace (no network at all) with the whole filesystem read-only except the folders passed
-with ``--rw``. The kernel talks to nbgrader over Unix sockets (``ipc`` transport) that live in
-one of those folders, so it needs no network.
+With Linux namespaces (the normal case), each kernel comes from the grading run's kernel
+factory (kernel_factory.py) through the ``workbook-sandbox`` provisioner (provisioner.py): it
+sees only the Python environment, the course's public files and its own empty working folder,
+has a private /tmp, its own PID namespace, no network, no capabilities and resource limits
+(namespaces.py). This module writes, per student, the kernelspec that names the provisioner and
+the request file it reads.
 
-Without bubblewrap (e.g. on macOS) the portable fallback keeps the resource limits, the
-wall-clock and per-cell timeouts and the output cap, but cannot stop network access or writes
-outside the student's folder; the grade table notes this. Install ``bubblewrap`` (Debian and
-Ubuntu: ``apt-get install bubblewrap``) for real isolation.
+Without namespaces (not Linux, or a container that forbids user namespaces) the kernel is an
+ordinary process started through ``python -m transformer_workbook.grading.sandbox``, which
+only sets resource limits: the rlimits, the timeouts and the output cap still apply, but the
+kernel can read and write what the grading user can and reach the network. Every student's row
+then says so, and ``workbook grade`` warns once on stderr.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import resource
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from ..paths import cache_dir
+from . import kernel_factory, namespaces
 
 OUTPUT_CAP_STARTUP = '''\
 # Installed by the grader: caps what one cell (and the whole kernel) can print, so a flood
@@ -75,121 +74,92 @@ def _renew_output_budget(*_args):
 get_ipython().events.register("pre_run_cell", _renew_output_budget)
 '''
 
-@functools.lru_cache(maxsize=None)
-def bwrap_available() -> bool:
-    """True when bubblewrap is installed *and* may create namespaces here.
 
-    Some containers ship ``bwrap`` but forbid user namespaces; starting a kernel through it
-    would then fail for every student, so probe once with a trivial command. Set
-    ``WORKBOOK_SANDBOX=none`` to skip bubblewrap on purpose.
-    """
-    if os.environ.get("WORKBOOK_SANDBOX", "").lower() == "none":
-        return False
-    if shutil.which("bwrap") is None:
-        return False
-    probe = bwrap_command(["true"], [])
-    try:
-        done = subprocess.run(probe, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+def public_paths(root: Path) -> list[str]:
+    """What every kernel may read besides the environment: the released course and the
+    grader's asset cache (the review snippets)."""
+    return [str(p) for p in (root / "course", cache_dir()) if p.exists()]
 
 
-def isolation_note() -> str:
-    """One line for reports: which isolation the kernels get on this machine."""
-    if bwrap_available():
-        return "bubblewrap: no network, read-only filesystem outside the student's folder"
-    return ("no bubblewrap (not installed or not permitted): resource limits and timeouts only; "
-            "network and file writes are not blocked (install bubblewrap, see docs/GRADING.md)")
+def preload_modules(root: Path) -> list[str]:
+    """``c.GradingSandbox.preload`` from the course's nbgrader_config.py."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    return list(config.get("GradingSandbox", {}).get("preload", []))
 
 
-def install_kernelspec(jupyter_dir: Path, *, scratch: Path, writable: list[Path],
-                       memory_bytes: int, cpu_seconds: int, file_bytes: int,
-                       output_chars: int) -> None:
-    """Write a ``python3`` kernelspec under ``jupyter_dir/kernels`` that starts sandboxed."""
-    for sub in ("home", "tmp", "ipython/profile_default/startup"):
-        (scratch / sub).mkdir(parents=True, exist_ok=True)
-    (scratch / "ipython/profile_default/startup/00-output-cap.py").write_text(
-        OUTPUT_CAP_STARTUP.format(limit=output_chars), encoding="utf-8")
-    argv = [sys.executable, "-m", "transformer_workbook.grading.sandbox",
-            "--memory", str(memory_bytes), "--cpu", str(cpu_seconds), "--fsize", str(file_bytes)]
-    if bwrap_available():
-        argv.append("--bwrap")
-    for folder in [scratch, *writable]:
-        argv += ["--rw", str(folder)]
-    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+def factory_for(root: Path, env: dict, never: list[Path]) -> kernel_factory.FactoryProcess | None:
+    """This process's kernel factory for the course at ``root`` (None where none can run, or
+    with ``WORKBOOK_SANDBOX=none``)."""
+    if namespaces.supported() or os.environ.get("WORKBOOK_SANDBOX", "").lower() == "none":
+        return None
+    return kernel_factory.shared(preload=preload_modules(root), public=public_paths(root),
+                                 never=[str(p) for p in never], env=env)
+
+
+def isolation_note(factory) -> str:
+    if factory is not None and factory.isolation:
+        return ""
+    why = (factory.why if factory is not None else namespaces.supported()
+           or ("WORKBOOK_SANDBOX=none" if os.environ.get("WORKBOOK_SANDBOX") else None)
+           or "the kernel factory could not start")
+    return (f"graded without isolation ({why}): the kernel could read the grading user's files "
+            "and reach the network")
+
+
+def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Path],
+                     root: Path, memory_bytes: int, cpu_seconds: int, file_bytes: int,
+                     output_chars: int, threads: int) -> None:
+    """Write the ``python3`` kernelspec that nbgrader will use for one student."""
     spec_dir = jupyter_dir / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": argv,
-        "display_name": "Python 3 (sandboxed grader)",
-        "language": "python",
-        # Interrupt by message: nbgrader interrupts a cell that runs past the timeout, and a
-        # signal to the launcher's process group would reach bwrap rather than the kernel.
-        "interrupt_mode": "message",
-        "env": {
-            "HOME": str(scratch / "home"),
-            "TMPDIR": str(scratch / "tmp"),
-            "IPYTHONDIR": str(scratch / "ipython"),
-            "MPLCONFIGDIR": str(scratch / "tmp"),
-            "XDG_CACHE_HOME": str(scratch / "tmp"),
-            "HF_HOME": str(scratch / "tmp" / "hf"),
-            # The grader's own asset cache (the review snippets), read-only under bubblewrap:
-            # HOME moves to the scratch folder, so the default location would be empty.
-            "WORKBOOK_CACHE": str(cache_dir()),
-        },
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-
-
-def _set_limits(memory: int, cpu: int, fsize: int) -> None:
-    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu),
-                         (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
-        if value >= 0:
-            resource.setrlimit(limit, (value, value))
-
-
-def bwrap_command(command: list[str], writable: list[str]) -> list[str]:
-    # --new-session: the kernel gets a process group of its own, so an interrupt (which ipykernel
-    # delivers to its own group) stops the running cell without killing bwrap and the kernel.
-    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for folder in writable:
-        cmd += ["--bind", folder, folder]
-    return cmd + ["--"] + command
-
-
-def _die_with_parent() -> None:
-    """Linux: be killed when nbgrader (our parent) dies, e.g. when the grader's wall clock
-    kills it; the setting survives exec, so it applies to bwrap or the kernel itself."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    startup = OUTPUT_CAP_STARTUP.format(limit=output_chars)
+    spec = {"display_name": "Python 3 (sandboxed grader)", "language": "python",
+            # nbgrader interrupts a cell that runs past its timeout by message, not signal
+            "interrupt_mode": "message",
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            # the grader's asset cache, read-only in the sandbox (HOME moves to its private /tmp)
+            "env": {"WORKBOOK_CACHE": str(cache_dir())}}
+    if factory is not None and factory.isolation:
+        request = spec_dir / "sandbox-request.json"
+        request.write_text(json.dumps({
+            "factory": factory.socket, "cwd": str(cwd), "writable": [str(p) for p in writable],
+            "read_only": public_paths(root), "threads": threads, "startup": startup,
+            "limits": {"memory_bytes": memory_bytes, "cpu_seconds": cpu_seconds,
+                       "file_bytes": file_bytes}}), encoding="utf-8")
+        spec["metadata"] = {"kernel_provisioner": {"provisioner_name": "workbook-sandbox",
+                                                   "config": {"request": str(request)}}}
+    else:
+        scratch = cwd.parent / "scratch"
+        startup_dir = scratch / "ipython" / "profile_default" / "startup"
+        startup_dir.mkdir(parents=True, exist_ok=True)
+        (startup_dir / "00-grader.py").write_text(startup, encoding="utf-8")
+        spec["argv"] = [sys.executable, "-m", __name__, "--memory", str(memory_bytes),
+                        "--cpu", str(cpu_seconds), "--fsize", str(file_bytes), "--",
+                        *spec["argv"]]
+        spec["env"].update({"HOME": str(scratch), "TMPDIR": str(scratch),
+                            "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch),
+                            "XDG_CACHE_HOME": str(scratch),
+                            "HF_HOME": str(scratch / "hf")})
+    spec_dir.joinpath("kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The fallback launcher: set resource limits, then become the kernel."""
+    parser = argparse.ArgumentParser(description="start a kernel under resource limits")
     parser.add_argument("--memory", type=int, default=-1, help="address-space limit, bytes")
     parser.add_argument("--cpu", type=int, default=-1, help="CPU-time limit, seconds")
     parser.add_argument("--fsize", type=int, default=-1, help="largest file it may write, bytes")
-    parser.add_argument("--bwrap", action="store_true",
-                        help="start the command inside bubblewrap (no network, read-only /)")
-    parser.add_argument("--rw", action="append", default=[], help="folder left writable")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
-    _set_limits(args.memory, args.cpu, args.fsize)
-    _die_with_parent()
-    if args.bwrap:
-        command = bwrap_command(command, args.rw)
+    for limit, value in ((resource.RLIMIT_AS, args.memory), (resource.RLIMIT_CPU, args.cpu),
+                         (resource.RLIMIT_FSIZE, args.fsize), (resource.RLIMIT_CORE, 0)):
+        if value >= 0:
+            resource.setrlimit(limit, (value, value))
     os.execvp(command[0], command)
     return 127  # not reached
 
