@@ -57,7 +57,6 @@ def test_deleted_and_duplicated_grade_cells_are_reported(tmp_path):
     assert "'test_softmax' was deleted" in text and "'test_sdpa' appears 2 times" in text
 
 
-@pytest.mark.slow
 def test_broken_students_get_zero_and_others_are_unaffected(tmp_path):
     """One run with a good student beside four broken ones."""
     subs = tmp_path / "submitted"
