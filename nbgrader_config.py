@@ -38,5 +38,5 @@ c.GradingSandbox.preload = [
     "transformer_workbook", "transformer_workbook.checks", "transformer_workbook.models",
     "transformer_workbook.plots", "transformer_workbook.explorer", "transformer_workbook.measure",
     "transformer_workbook.data.reviews", "transformer_workbook.data.corpus",
-    "transformer_workbook.adapters",
+    "transformer_workbook.adapter_files",
 ]

@@ -22,15 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from workbook_instructor.course import Course
+from workbook_instructor.samples import sample_class, write_class
 
-from transformer_workbook.grading.nbgrader_calls import nbgrader_env  # noqa: E402
-from transformer_workbook.samples import sample_class, write_class  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = Course(ROOT)
 
 
 def build_class(assignment: str, n: int, target: Path) -> None:
-    samples = sample_class(ROOT, assignment)
+    samples = sample_class(COURSE, assignment)
     names = itertools.cycle(sorted(samples))
     write_class({f"s{i:03d}-{name}": samples[name] for i, name in zip(range(n), names)},
                 assignment, target)
@@ -53,7 +53,7 @@ def time_stock(subs: Path, course: Path, assignment: str) -> float:
     flags = [f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
              f"--CourseDirectory.source_directory={ROOT / 'solutions'}",
              "--CourseDirectory.release_directory=release", "--log-level=WARN"]
-    env = nbgrader_env()
+    env = COURSE.nbgrader_env()
     py = [sys.executable, "-m", "nbgrader"]
     subprocess.run([*py, "generate_assignment", assignment, "--force", *flags], check=True,
                    cwd=ROOT, env=env)
@@ -76,7 +76,7 @@ def machine() -> dict:
     import nbgrader
     import torch
 
-    from transformer_workbook.grading.namespaces import probe
+    from workbook_grader.sandbox.namespaces import probe
     return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
             "torch": torch.__version__, "nbgrader": nbgrader.__version__,
             "sandbox": probe() or "namespaces", "load_avg_at_start": os.getloadavg()}

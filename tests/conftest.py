@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from workbook_instructor.course import Course  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+COURSE = Course(ROOT)
 
 
 def assignments() -> list[str]:
-    from transformer_workbook.release import assignments as found
-
-    return found(ROOT)
+    return COURSE.assignments()
 
 
 @pytest.fixture(scope="session")

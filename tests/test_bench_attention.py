@@ -14,7 +14,7 @@ import torch
 
 from conftest import ROOT, run_workbook
 from transformer_workbook import cli
-from transformer_workbook.bench import attention as bench
+from workbook_instructor.bench import attention as bench
 
 NO_CUDA = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(NO_CUDA, reason="times kernels on a CUDA GPU; none is available here")
@@ -35,7 +35,7 @@ def test_arguments_defaults_and_lists():
     assert (args.out, args.quick, args.dtypes, args.head_dims) == ("x", True, ("bf16",), (64,))
     assert args.seq_lens == (1024, 2048) and args.modes == ("fwd",) and args.causal == "yes"
     assert args.providers == ("triton", "sdpa_flash")
-    assert args.func.__module__ == "transformer_workbook.bench.cli"
+    assert args.func.__module__ == "workbook_instructor.bench.cli"
 
 
 def test_bad_choice_is_a_usage_error():
@@ -137,7 +137,7 @@ def test_reference_kernel_in_the_triton_interpreter():
     pytest.importorskip("triton")
     script = textwrap.dedent("""
         import math, torch
-        from transformer_workbook.bench.flash_kernel import flash_attention, flash_forward
+        from workbook_instructor.reference.flash_kernel import flash_attention, flash_forward
         torch.manual_seed(0)
         for B, H, N, D, causal in [(1, 2, 37, 16, False), (2, 1, 41, 32, True), (1, 1, 18, 128, True)]:
             q, k, v = (torch.randn(B, H, N, D, requires_grad=True) for _ in range(3))
@@ -172,7 +172,7 @@ def test_quick_point_on_cuda(tmp_path):
 
 @needs_cuda
 def test_reference_kernel_matches_sdpa_on_cuda():
-    from transformer_workbook.bench.flash_kernel import flash_attention
+    from workbook_instructor.reference.flash_kernel import flash_attention
 
     q, k, v = (torch.randn(2, 4, 1000, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     for causal in (False, True):

@@ -4,15 +4,22 @@ import json
 
 import pytest
 
-from conftest import ROOT, assignments
-from transformer_workbook.release import release
+from conftest import COURSE, ROOT, assignments
+from workbook_instructor.release import MANIFEST, hand_edits, release
 
 
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
     target = tmp_path_factory.mktemp("release")
-    release(assignments(), root=ROOT, release_dir=target)
+    release(COURSE, assignments(), into=target)
     return target
+
+
+def test_release_manifest_matches_the_committed_course():
+    """course/.released.json records what the last release wrote; if it disagreed with the
+    committed files, the next `workbook release` would refuse on a fresh clone."""
+    assert (ROOT / "course" / MANIFEST).is_file()
+    assert hand_edits(ROOT / "course", assignments()) == []
 
 
 @pytest.mark.parametrize("assignment", assignments())

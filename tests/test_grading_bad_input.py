@@ -4,11 +4,12 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, run_workbook
-from transformer_workbook.grading.layout import GradingError, find_submissions
-from transformer_workbook.grading.notebook_checks import (UnreadableNotebook, inspect_submission,
-                                                          read_notebook)
-from transformer_workbook.samples import reference_notebooks
+from conftest import COURSE, ROOT, run_workbook
+from transformer_workbook.notebooks import UnreadableNotebook, read_notebook
+from workbook_grader.inspect import inspect
+from workbook_grader.masters import Master
+from workbook_grader.submissions import GradingError, Submission, find_submissions
+from workbook_instructor.samples import reference_notebooks
 
 A = "01-attention"
 NB = "01-attention"
@@ -43,16 +44,16 @@ def test_wrong_nbformat_version(tmp_path):
 
 
 def test_deleted_and_duplicated_grade_cells_are_reported(tmp_path):
-    nb = reference_notebooks(ROOT, A)[NB]
+    nb = reference_notebooks(COURSE, A)[NB]
     cells = nb["cells"]
     gid = lambda c: c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
     nb["cells"] = [c for c in cells if gid(c) != "test_softmax"]
     dup = next(c for c in nb["cells"] if gid(c) == "test_sdpa")
     nb["cells"].append(dup)
-    path = tmp_path / f"{NB}.ipynb"
-    path.write_text(json.dumps(nb))
-    found = inspect_submission(path, _grade_cells())
-    assert set(found.zeroed) == {"test_softmax", "test_sdpa"}
+    (tmp_path / f"{NB}.ipynb").write_text(json.dumps(nb))
+    master = Master(A, tmp_path / "unused.db", {NB: _grade_cells()}, {NB: set()}, {NB: {}})
+    found = inspect(Submission("someone", A, tmp_path), master)
+    assert set(found.zeroed[NB]) == {"test_softmax", "test_sdpa"}
     text = " ".join(found.problems)
     assert "'test_softmax' was deleted" in text and "'test_sdpa' appears 2 times" in text
 
@@ -60,7 +61,7 @@ def test_deleted_and_duplicated_grade_cells_are_reported(tmp_path):
 def test_broken_students_get_zero_and_others_are_unaffected(tmp_path):
     """One run with a good student beside four broken ones."""
     subs = tmp_path / "submitted"
-    good = reference_notebooks(ROOT, A)[NB]
+    good = reference_notebooks(COURSE, A)[NB]
 
     def put(student, text):
         folder = subs / student / A

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_workbook
-from transformer_workbook.grading.gradebook import scores_in_gradebook
-from transformer_workbook.samples import sample_class, write_class
+from conftest import COURSE, ROOT, run_workbook
+from workbook_grader.gradebook import scores_in_gradebook
+from workbook_instructor.samples import sample_class, write_class
 
 A = "01-attention"
 CLASS = ("reference", "wrong-no_scaling", "untouched-release")
 
 
 def _small_class(target: Path, students=CLASS) -> Path:
-    everyone = sample_class(ROOT, A)
+    everyone = sample_class(COURSE, A)
     write_class({s: everyone[s] for s in students}, A, target)
     return target
 

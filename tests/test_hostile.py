@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import ROOT, run_workbook
-from transformer_workbook.grading.hostile_samples import build_hostile_class, load_cases
-from transformer_workbook.grading.namespaces import probe
+from hostile_class import build_hostile_class, load_cases
+from workbook_grader.sandbox.namespaces import probe
 
 CASES = load_cases(ROOT)
 NEEDS_ISOLATION = {"network_call", "write_outside"}

@@ -1,4 +1,4 @@
-"""Unit tests of the plumbing package."""
+"""Unit tests of the student package."""
 import json
 
 import matplotlib
@@ -87,11 +87,34 @@ def test_encoder_and_decoder_load_offline():
     batch = tokenizer("a fine film", return_tensors="pt")
     out = model(**batch, output_attentions=True)
     assert out.attentions[0].shape[1] == 12, "eager attention must return weights"
+
+
+def test_decoder_is_dequantised_once_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    """The first load de-quantises the GGUF file and saves the result; the next load reads the
+    saved copy and gives exactly the same model."""
+    import time
+
+    from transformer_workbook import load_decoder
+    from transformer_workbook.models import decoder_file, dequantised_cache
+
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path))
     tokenizer, decoder = load_decoder()
     cfg = decoder.config
     assert cfg.num_key_value_heads < cfg.num_attention_heads, "SmolLM2 uses grouped-query attention"
-    logits = decoder(**tokenizer("To be or not", return_tensors="pt")).logits
-    assert torch.isfinite(logits).all()
+    batch = tokenizer("To be or not", return_tensors="pt")
+    with torch.no_grad():
+        first = decoder(**batch).logits
+    assert torch.isfinite(first).all()
+    saved = dequantised_cache(decoder_file())
+    assert (saved / "config.json").is_file() and saved.parent == tmp_path / "dequantised"
+    start = time.perf_counter()
+    tokenizer2, decoder2 = load_decoder()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        again = decoder2(**tokenizer2("To be or not", return_tensors="pt")).logits
+    assert torch.equal(first, again), "the cached copy must be the same model"
+    assert tokenizer2.encode("To be or not") == tokenizer.encode("To be or not")
+    assert seconds < 20, f"loading the cached copy took {seconds:.0f} s"
 
 
 def test_heatmap_and_explorer():
@@ -111,9 +134,11 @@ def test_heatmap_and_explorer():
 
 
 def test_mutants_apply_exactly_once():
-    from transformer_workbook.samples import Mutant, apply_mutant, reference_notebooks
+    from conftest import COURSE
+    from workbook_instructor.course import Mutant
+    from workbook_instructor.samples import apply_mutant, reference_notebooks
 
-    ref = reference_notebooks(ROOT, "01-attention")
+    ref = reference_notebooks(COURSE, "01-attention")
     code = "".join("".join(c["source"]) for nb in ref.values() for c in nb["cells"]
                    if c["cell_type"] == "code")
     assert "BEGIN SOLUTION" not in code and "raise NotImplementedError()" not in code

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from transformer_workbook.grading import prewarmed_nbgrader
-from transformer_workbook.grading.nbgrader_calls import nbgrader_env
+from conftest import COURSE
+from workbook_grader import nbgrader_server as prewarmed_nbgrader
+
+nbgrader_env = COURSE.nbgrader_env
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fork server is Linux-only")
 

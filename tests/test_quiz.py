@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def data_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFORMER_WORKBOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBOOK_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
 
 
@@ -122,9 +122,10 @@ def test_failed_write_leaves_the_old_file_intact(data_home, monkeypatch):
     p.record(get_question("qkv-roles"), 0.5, "first")
     before = p.path.read_bytes()
 
-    def broken_dump(*args, **kwargs):
+    def disk_full(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(progress_mod.json, "dump", broken_dump)
+    import transformer_workbook.storage as storage
+    monkeypatch.setattr(storage.os, "fsync", disk_full)   # fails half-way through the write
     with pytest.raises(OSError, match="disk full"):
         p.record(get_question("qkv-roles"), 0.9, "second")
     assert p.path.read_bytes() == before

@@ -4,17 +4,17 @@ import functools
 
 import pytest
 
-from conftest import ROOT, assignments
-from transformer_workbook.grading.run import grade_class
-from transformer_workbook.samples import build_samples, load_mutants
+from conftest import COURSE, assignments
+from workbook_grader.pipeline import grade_class
+from workbook_instructor.samples import build_samples
 
 
 @functools.lru_cache(maxsize=None)
 def graded(assignment: str, tmp: str):
     from pathlib import Path
 
-    submitted = build_samples(ROOT, [assignment], Path(tmp) / "submitted")
-    results, problems = grade_class(submitted, Path(tmp) / "out", root=ROOT, jobs=2,
+    submitted = build_samples(COURSE, [assignment], Path(tmp) / "submitted")
+    results, problems = grade_class(submitted, Path(tmp) / "out", course=COURSE, jobs=2,
                                     progress=False, resume=False)
     assert not problems, problems
     return {r.student: r for r in results}
@@ -39,7 +39,7 @@ def _per_assignment():
             for a in assignments()]
 
 
-# The issues ask for at least this many wrong submissions per notebook (5 unless stated).
+# Every notebook keeps at least this many plausible wrong submissions (5 unless stated).
 MIN_WRONG = {"03-bert-finetuning": 4, "04-training-diagnostics": 4,
              "05-efficient-architectures": 4}
 
@@ -61,16 +61,16 @@ def test_untouched_release_gets_no_points(assignment, class_results):
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_enough_wrong_submissions(assignment):
-    found, wanted = len(load_mutants(ROOT, assignment)), MIN_WRONG.get(assignment, 5)
+    found, wanted = len(COURSE.mutants(assignment)), MIN_WRONG.get(assignment, 5)
     assert found >= wanted, (
-        f"autograder/mutants/{assignment}.toml has {found} wrong submissions; the issue asks "
-        f"for at least {wanted}")
+        f"autograder/mutants/{assignment}.toml has {found} wrong submissions; keep at least "
+        f"{wanted}, each a plausible mistake that a test catches")
 
 
 @pytest.mark.parametrize(
     "assignment,mutant",
     [pytest.param(a, m, marks=pytest.mark.xdist_group(f"roundtrip-{a}"), id=f"{a}-{m.name}")
-     for a in assignments() for m in load_mutants(ROOT, a)])
+     for a in assignments() for m in COURSE.mutants(a)])
 def test_wrong_submission_loses_points_where_expected(assignment, mutant, class_results):
     results = class_results(assignment)
     wrong = results[f"wrong-{mutant.name}"]

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from transformer_workbook.grading import kernel_factory, namespaces, sandbox
+from conftest import COURSE, ROOT
+from workbook_grader.sandbox import factory as kernel_factory
+from workbook_grader.sandbox import kernelspec as sandbox
+from workbook_grader.sandbox import namespaces
 
 WHY_NOT = namespaces.probe()
 pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no sandbox here: {WHY_NOT}")
@@ -31,7 +33,7 @@ class Kernel:
         self.cwd.mkdir(parents=True)
         self.ipc = Path(tempfile.mkdtemp(prefix="wbt-"))
         sandbox.write_kernelspec(self.work / "jupyter", factory=factory, cwd=self.cwd,
-                                 writable=[self.cwd, self.ipc], root=ROOT,
+                                 writable=[self.cwd, self.ipc], course=COURSE,
                                  memory_bytes=6 * 1024 ** 3, cpu_seconds=600,
                                  file_bytes=64 * 1024 ** 2, output_chars=100_000, threads=1)
         os.environ["JUPYTER_PATH"] = str(self.work / "jupyter")
@@ -62,7 +64,7 @@ class Kernel:
 def factory():
     env = {**os.environ, "WORKBOOK_SIZE": "grade"}
     found = kernel_factory.FactoryProcess(preload=["numpy", "torch", "ipykernel.kernelapp"],
-                                          public=sandbox.public_paths(ROOT),
+                                          public=sandbox.public_paths(COURSE),
                                           never=[str(ROOT / "solutions")], env=env)
     assert found.isolation, found.why
     yield found
@@ -142,7 +144,7 @@ def test_nothing_it_starts_outlives_it(factory, tmp_path):
 def test_killing_the_grader_kills_every_kernel(tmp_path):
     """A grading run killed with SIGKILL (its factory included) leaves no student process."""
     lone = kernel_factory.FactoryProcess(preload=["ipykernel.kernelapp"],
-                                         public=sandbox.public_paths(ROOT), never=[],
+                                         public=sandbox.public_paths(COURSE), never=[],
                                          env=dict(os.environ))
     student = Kernel(lone, tmp_path, "dave")
     marker = f"orphan-{os.getpid()}-{time.monotonic_ns()}"

@@ -1,17 +1,20 @@
-"""Plumbing shared by the Transformer Workbook notebooks.
+"""The student's package: what the Transformer Workbook notebooks import.
 
 The learning lives in the notebooks; this package only loads data and models, draws plots,
-releases the course and grades submissions. Heavy imports (torch, transformers) are deferred
-until the function that needs them is called, so ``import transformer_workbook`` stays fast.
+sizes and seeds runs, checks answers with teaching messages, measures, and runs the quiz and
+``workbook check``. It holds no answer to any graded exercise and never imports nbgrader: the
+instructor's tools (release, grading, reference answers) are the separate ``workbook_instructor``
+and ``workbook_grader`` packages. Heavy imports (torch, transformers) are deferred until the
+function that needs them is called, so ``import transformer_workbook`` stays fast.
 """
 from importlib import import_module
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run_size": "sizes",
-    "by_size": "sizes",
-    "seed_everything": "seeding",
+    "run_size": "run",
+    "by_size": "run",
+    "seed_everything": "run",
     "load_reviews": "data.reviews",
     "load_lexicon": "data.reviews",
     "load_corpus": "data.corpus",

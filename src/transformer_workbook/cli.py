@@ -1,24 +1,40 @@
-"""The ``workbook`` command line."""
+"""``workbook``: one command for everyone who uses the course.
+
+Students (this package): ``start``, ``check``, ``quiz``, ``fetch-data``. The instructor's
+commands (``release``, ``bundle``, ``samples``, ``demo``, ``refresh``, ``grade``, ``bench``)
+come from the instructor's package when it is installed: it registers them under the entry
+point group ``transformer_workbook.commands``, so this package never imports it.
+"""
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
+PLUGIN_GROUP = "transformer_workbook.commands"
 
-def _cmd_release(args) -> int:
-    from .release import release
 
-    for name in release(args.assignments or None):
-        print(f"released course/{name}")
+def _cmd_start(args) -> int:
+    from .start import StartError, start
+
+    try:
+        copied = start(args.assignment, Path(args.dest) if args.dest else None)
+    except StartError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in copied:
+        print(f"copied {path}")
+    notebooks = [p for p in copied if p.suffix == ".ipynb"]
+    if notebooks:
+        print(f"\nopen it in JupyterLab (`jupyter lab {notebooks[0]}`); check your work with "
+              f"`workbook check {notebooks[0]}`")
     return 0
 
 
 def _cmd_check(args) -> int:
-    from .grading.notebook_checks import UnreadableNotebook
-    from .selfcheck import check_notebook, format_outcomes
+    from .check import check_notebook, format_outcomes
+    from .notebooks import UnreadableNotebook
 
     try:
         outcomes = check_notebook(Path(args.notebook), size=args.size, timeout=args.timeout)
@@ -29,61 +45,7 @@ def _cmd_check(args) -> int:
         print(f"{args.notebook} has no graded test cells", file=sys.stderr)
         return 2
     print(format_outcomes(outcomes))
-    return 0 if all(o.status != "failed" for o in outcomes) else 1
-
-
-def _cmd_grade(args) -> int:
-    from .grading.layout import GradingError
-    from .grading.run import grade_class, print_summary
-    from .paths import repo_root
-
-    try:
-        results, problems = grade_class(
-            Path(args.submissions), Path(args.out), root=repo_root(), jobs=args.jobs,
-            assignments=args.assignment or None, cell_timeout=args.cell_timeout,
-            student_timeout=args.student_timeout, resume=not args.no_resume,
-            progress=not args.no_progress, memory_gib=args.memory_limit, dask=args.dask)
-    except GradingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print_summary(results, problems, Path(args.out))
-    return 0
-
-
-def _cmd_samples(args) -> int:
-    from .paths import repo_root
-    from .release import assignments
-    from .samples import build_samples
-
-    root = repo_root()
-    target = Path(args.out) if args.out else root / "autograder" / "submitted"
-    build_samples(root, args.assignments or assignments(root), target)
-    print(f"sample submissions written to {target}")
-    return 0
-
-
-def _cmd_demo(args) -> int:
-    from .grading.run import grade_class, print_summary
-    from .paths import repo_root
-    from .release import assignments, release
-    from .samples import build_samples
-
-    root = repo_root()
-    everything = assignments(root)
-    names = everything if args.all else (args.assignments or ["01-attention"])
-    print("1/3 releasing the whole course from solutions/ ...")
-    release(everything)
-    print("2/3 building the sample class (reference, untouched release, wrong submissions) ...")
-    submitted = build_samples(root, names, root / "autograder" / "submitted")
-    print(f"3/3 grading it with {args.jobs or 'all'} parallel jobs ...")
-    out = root / "demo-output"
-    results, problems = grade_class(submitted, out, root=root, jobs=args.jobs, resume=False)
-    print()
-    print_summary(results, problems, out)
-    if not args.all and not args.assignments:
-        print("\nthe demo graded 01-attention; `workbook demo --all` grades every notebook's "
-              "sample class (a few minutes per notebook on 2 cores)")
-    return 0
+    return 0 if all(o.status in ("passed", "hidden") for o in outcomes) else 1
 
 
 def _cmd_fetch_data(args) -> int:
@@ -96,83 +58,52 @@ def _cmd_fetch_data(args) -> int:
     return 0
 
 
-def _cmd_refresh(args) -> int:
-    """Re-run the solution notebooks at CI size so their stored outputs match nbval's run."""
-    import nbformat
+def _student_commands(sub) -> None:
+    p = sub.add_parser("start", help="copy an assignment's notebooks into your own folder "
+                                     "(work/NN-name/); never overwrites")
+    p.add_argument("assignment", help="e.g. 01 or 01-attention")
+    p.add_argument("dest", nargs="?", help="folder to copy into (default work/NN-name)")
+    p.set_defaults(func=_cmd_start)
 
-    from .execution import execute, strip_volatile_metadata
-    from .paths import repo_root
-    from .release import assignments
-
-    root = repo_root()
-    for name in args.assignments or assignments(root):
-        for path in sorted((root / "solutions" / name).glob("*.ipynb")):
-            notebook = nbformat.read(path, as_version=4)
-            execute(notebook, cwd=path.parent, size="ci", allow_errors=False, timeout=1200)
-            strip_volatile_metadata(notebook)
-            nbformat.write(notebook, path)
-            print(f"refreshed {path.relative_to(root)}")
-    return 0
-
-
-# Subcommands that live next to the code they drive; each module exposes register(subparsers).
-PLUGIN_COMMANDS = ("transformer_workbook.bench.cli", "transformer_workbook.quiz.cli")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("release", help="regenerate course/ from solutions/ through nbgrader")
-    p.add_argument("assignments", nargs="*")
-    p.set_defaults(func=_cmd_release)
-
-    p = sub.add_parser("check", help="run a notebook and report its visible tests")
+    p = sub.add_parser("check", help="run your notebook and report its visible tests")
     p.add_argument("notebook")
     p.add_argument("--size", default="grade", choices=["grade", "ci", "full"])
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/<assignment>/*.ipynb")
-    p.add_argument("submissions")
-    p.add_argument("--out", required=True, help="folder for grades.csv, cells.csv, feedback/")
-    p.add_argument("--jobs", type=int, default=None, help="students in parallel (default: cores)")
-    p.add_argument("--assignment", action="append", help="grade only this assignment")
-    p.add_argument("--cell-timeout", type=int, default=None,
-                   help="seconds per cell (default: c.Execute.timeout in nbgrader_config.py)")
-    p.add_argument("--student-timeout", type=float, default=1800.0,
-                   help="wall-clock seconds for one student")
-    p.add_argument("--memory-limit", type=float, default=8.0,
-                   help="GiB of address space for one student's kernel")
-    p.add_argument("--dask", metavar="ADDRESS",
-                   help="run students on a Dask distributed cluster (scheduler address, e.g. "
-                        "tcp://host:8786, or 'local' for a LocalCluster of --jobs workers)")
-    p.add_argument("--no-resume", action="store_true", help="regrade everyone from scratch")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_grade)
+    from .quiz.cli import register as quiz
 
-    p = sub.add_parser("samples", help="build the sample class into autograder/submitted")
-    p.add_argument("assignments", nargs="*")
-    p.add_argument("--out")
-    p.set_defaults(func=_cmd_samples)
+    quiz(sub)
 
-    p = sub.add_parser("demo", help="release, grade the sample class, print the gradebook")
-    p.add_argument("assignments", nargs="*", help="whose sample class to grade (default: 01)")
-    p.add_argument("--all", action="store_true", help="grade every notebook's sample class")
-    p.add_argument("--jobs", type=int, default=None)
-    p.set_defaults(func=_cmd_demo)
-
-    p = sub.add_parser("fetch-data", help="download and cache the review snippets")
+    p = sub.add_parser("fetch-data", help="download and cache the review snippets (once)")
     p.set_defaults(func=_cmd_fetch_data)
 
-    p = sub.add_parser("refresh", help="re-execute solution notebooks at CI size (maintainers)")
-    p.add_argument("assignments", nargs="*")
-    p.set_defaults(func=_cmd_refresh)
 
-    for module in PLUGIN_COMMANDS:
-        package = module.rpartition(".")[0]
-        if importlib.util.find_spec(package) and importlib.util.find_spec(module):
-            importlib.import_module(module).register(sub)
+def _plugins() -> list:
+    """The ``register`` functions of installed packages that add commands (the instructor's)."""
+    found = []
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            found.append(entry.load())
+        except ImportError as err:
+            print(f"note: the commands of {entry.value} could not be loaded ({err})",
+                  file=sys.stderr)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    plugins = _plugins()
+    instructor = ("  for instructors:  release, bundle, samples, demo, refresh, grade, bench"
+                  if plugins else "  (the instructor's commands come with the workbook-instructor "
+                                  "package)")
+    parser = argparse.ArgumentParser(
+        prog="workbook", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The Transformer Workbook.\n\n  for students:     start, check, quiz, "
+                    f"fetch-data\n{instructor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _student_commands(sub)
+    for register in plugins:
+        register(sub)
     return parser
 
 

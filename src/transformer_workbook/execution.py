@@ -1,9 +1,16 @@
-"""Execute a notebook with nbclient at a chosen run size (self-check and solution refresh)."""
+"""Run a notebook with nbclient at a chosen run size (``workbook check``, solution refresh)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+# What every notebook run by the workbook sees: the run size, no hub, no progress bars, plots
+# as inline images, a fixed hash seed.
+RUN_ENV = {"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 @contextmanager
@@ -20,16 +27,23 @@ def _environment(**values):
                 os.environ[key] = old
 
 
-def execute(notebook, *, cwd: Path, size: str, timeout: int = 600, allow_errors: bool = True):
-    """Run every cell of an nbformat notebook in place and return it."""
+def execute(notebook, *, cwd: Path, size: str, timeout: int = 600, allow_errors: bool = True,
+            quiet: bool = False):
+    """Run every cell of an nbformat notebook in place and return it.
+
+    The kernel talks over Unix sockets in a private folder (no TCP port, nothing to encrypt);
+    with ``quiet`` whatever the kernel process itself prints (library warnings) is dropped.
+    """
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    with _environment(WORKBOOK_SIZE=size, HF_HUB_OFFLINE="1", TQDM_DISABLE="1",
-                      MPLBACKEND="module://matplotlib_inline.backend_inline",
-                      PYTHONHASHSEED="0"):
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                allow_errors=allow_errors, resources={"metadata": {"path": str(cwd)}})
-        client.execute()
+    with tempfile.TemporaryDirectory(prefix="wb-") as ipc, \
+            _environment(WORKBOOK_SIZE=size, **RUN_ENV):
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc, "k"))
+        client = NotebookClient(notebook, km=km, timeout=timeout, allow_errors=allow_errors,
+                                resources={"metadata": {"path": str(cwd)}})
+        streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+        client.execute(**streams)
     return notebook
 
 

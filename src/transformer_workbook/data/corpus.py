@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..paths import package_dir
+from ..storage import package_dir
 
 CORPORA = ("shakespeare",)
 

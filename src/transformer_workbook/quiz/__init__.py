@@ -6,11 +6,11 @@ MiniLM encoder, ipywidgets) load only when a function needs them.
 from .anki import export_anki
 from .bank import (Question, QuizError, get_question, load_bank, questions_for, resolve_topic,
                    show_question, topics)
-from .progress import Progress, data_dir, progress_path
-from .scorer import MAX_ANSWER_CHARS, Scorer, ScoreResult, clean_answer, score_answer
+from .progress import Progress, progress_path
+from .scorer import MAX_ANSWER_CHARS, Scorer, ScoreResult, clean_answer
 from .widget import quiz_widget
 
 __all__ = ["MAX_ANSWER_CHARS", "Progress", "Question", "QuizError", "ScoreResult", "Scorer",
-           "clean_answer", "data_dir", "export_anki", "get_question", "load_bank",
-           "progress_path", "questions_for", "quiz_widget", "resolve_topic", "score_answer",
+           "clean_answer", "export_anki", "get_question", "load_bank",
+           "progress_path", "questions_for", "quiz_widget", "resolve_topic",
            "show_question", "topics"]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import html
-import os
-import tempfile
+import io
 from pathlib import Path
 
+from ..storage import write_atomically
 from .bank import Question
 
 
@@ -23,17 +23,11 @@ def export_anki(path, questions: list[Question]) -> Path:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"the folder {path.parent} does not exist; create it or pick "
                                 "another path for the Anki export")
-    fd, tmp = tempfile.mkstemp(prefix=".anki-", suffix=".csv", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            # Anki (2.1.55+) reads these header lines; older versions ask in the import dialog.
-            handle.write("#separator:Comma\n#html:true\n#tags column:3\n")
-            writer = csv.writer(handle)
-            for q in questions:
-                writer.writerow([html.escape(q.question), _back(q),
-                                 f"transformer-workbook {q.topic}"])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.StringIO(newline="")
+    # Anki (2.1.55+) reads these header lines; older versions ask in the import dialog.
+    buffer.write("#separator:Comma\n#html:true\n#tags column:3\n")
+    writer = csv.writer(buffer)
+    for q in questions:
+        writer.writerow([html.escape(q.question), _back(q), f"transformer-workbook {q.topic}"])
+    write_atomically(path, buffer.getvalue())
     return path

@@ -1,40 +1,24 @@
 """Local quiz progress: one JSON file in the user's data folder, written atomically.
 
-Location: ``$TRANSFORMER_WORKBOOK_DATA`` if set (or the package-wide ``$WORKBOOK_DATA``), else the platform's user data folder for
-"transformer-workbook" (platformdirs), else ``~/.local/share/transformer-workbook``. A file that
-cannot be read is never overwritten in place: it is renamed to ``progress.json.corrupt-<time>``
-and a fresh record starts, with a message saying where the old file went.
+Location: ``data_dir()`` (``$WORKBOOK_DATA`` if set, else the platform's user data folder for
+"transformer-workbook"). A file that cannot be read is never overwritten in place: it is
+renamed to ``progress.json.corrupt-<time>`` and a fresh record starts, with a message saying
+where the old file went.
 """
 from __future__ import annotations
 
 import json
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
+from ..storage import data_dir, write_atomically
 from .bank import Question, load_bank, questions_for
 
-ENV_VAR = "TRANSFORMER_WORKBOOK_DATA"
 FILENAME = "progress.json"
 VERSION = 1
 MAX_STORED_ANSWER = 20000
-
-
-def data_dir() -> Path:
-    override = os.environ.get(ENV_VAR) or os.environ.get("WORKBOOK_DATA")  # package-wide name
-    if override:
-        path = Path(override).expanduser()
-    else:
-        try:
-            from platformdirs import user_data_dir
-
-            path = Path(user_data_dir("transformer-workbook"))
-        except ImportError:
-            path = Path.home() / ".local" / "share" / "transformer-workbook"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def progress_path() -> Path:
@@ -89,18 +73,7 @@ class Progress:
         return _empty()
 
     def save(self) -> None:
-        """Write to a temporary file in the same folder, fsync, then rename over the old file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.data, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
     def record(self, question: Question, score: float, answer: str = "", *,
                save: bool = True) -> None:

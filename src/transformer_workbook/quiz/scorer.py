@@ -123,14 +123,3 @@ class Scorer:
         scaled = [1.0 / (1.0 + math.exp(-(s - MID) / SPREAD)) for s in best]
         return ScoreResult(score=sum(scaled) / len(scaled), hits=hits, misses=misses,
                            similarities=best, warnings=warnings)
-
-
-_DEFAULT: Scorer | None = None
-
-
-def score_answer(question: Question, answer) -> ScoreResult:
-    """Score with a shared Scorer (the encoder is loaded once per process)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = Scorer()
-    return _DEFAULT.score(question, answer)

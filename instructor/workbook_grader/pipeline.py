@@ -1,0 +1,200 @@
+"""``workbook grade``: every stage of the grader, in order (see the package docstring).
+
+``grade_one`` takes one student down the stages; ``grade_class`` prepares each assignment's
+master once, fans the students out over threads (or Dask workers), saves each result as soon as
+it exists (a killed run resumes where it stopped) and writes the class's reports.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from transformer_workbook.storage import write_atomically
+
+from . import canaries, masters, report
+from .execute import Settings, execute
+from .gradebook import write_gradebook
+from .inspect import inspect
+from .read_back import read_back
+from .results import StudentResult
+from .score import score
+from .submissions import GradingError, Submission, find_submissions
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def grade_one(sub: Submission, master: masters.Master, settings: Settings) -> StudentResult:
+    """One student, down the stages: inspect, plant canaries, execute, read back, score."""
+    inspection = inspect(sub, master)
+    if not inspection.notebooks:
+        return score(sub.student, master, inspection, None, None, settings.student_timeout)
+    canary = canaries.Canary.new()
+    planted = {name: canaries.plant(nb, canary) for name, nb in inspection.notebooks.items()}
+    execution = execute(sub.student, sub.assignment, planted, master.db, settings)
+    found = read_back(execution, sub.assignment, sub.student, canary)
+    return score(sub.student, master, inspection, execution, found, settings.student_timeout)
+
+
+def _result_path(out: Path, sub: Submission) -> Path:
+    return out / "results" / sub.assignment / f"{sub.student}.json"
+
+
+def _load_previous(path: Path, fingerprint: str) -> StudentResult | None:
+    try:
+        previous = StudentResult.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return previous if previous.fingerprint == fingerprint else None
+
+
+def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None,
+                assignments: list[str] | None = None, cell_timeout: int | None = None,
+                student_timeout: float = 1800.0, resume: bool = True,
+                progress: bool = True, memory_gib: float = 8.0,
+                dask: str | None = None) -> tuple[list[StudentResult], list[str]]:
+    """Grade everything under ``submissions``; write the reports into ``out``.
+
+    Students run ``jobs`` at a time on this machine, or, with ``dask`` set to the address of
+    a Dask distributed scheduler (``tcp://host:8786``), on that cluster's workers: each worker
+    must see the course, the submissions and ``out`` at the same paths (a shared filesystem)
+    and have the workbook installed. ``dask="local"`` starts a LocalCluster of ``jobs`` workers.
+    """
+    jobs = jobs or default_jobs()
+    if jobs < 1:
+        raise GradingError("--jobs must be at least 1")
+    if dask and dask != "local":
+        _check_reachable(dask)
+    subs, problems = find_submissions(Path(submissions).resolve(), course.assignments(),
+                                      assignments)
+    out = Path(out).resolve()
+    work = out / ".work"
+    settings = Settings(course=course, work=work,
+                        cell_timeout=cell_timeout or course.cell_timeout,
+                        student_timeout=student_timeout,
+                        threads=max(1, default_jobs() // jobs),
+                        memory_bytes=int(memory_gib * 1024 ** 3),
+                        hidden=(course.source_dir, out, Path(submissions).resolve()))
+    _prefetch_assets()
+    if not dask:  # start the kernel factory now: its imports overlap the master releases
+        from .sandbox.kernelspec import isolation_note
+
+        note = isolation_note(settings.factory())
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+    prepared = {a: masters.prepare(course, a, work / "master" / a)
+                for a in sorted({s.assignment for s in subs})}
+
+    results: dict[Submission, StudentResult] = {}
+    todo = []
+    for sub in subs:
+        fingerprint = sub.fingerprint(course.source_dir / sub.assignment)
+        previous = _load_previous(_result_path(out, sub), fingerprint) if resume else None
+        if previous is not None:
+            results[sub] = previous
+        else:
+            todo.append((sub, fingerprint))
+
+    def run(item):
+        sub, fingerprint = item
+        master = prepared[sub.assignment]
+        try:
+            result = grade_one(sub, master, settings)
+        except Exception as err:  # one student's failure must never stop the class
+            result = score(sub.student, master, inspect(sub, master), None, None,
+                           settings.student_timeout)
+            result.reasons.append(f"the grader failed on this submission: {err!r}")
+        result.fingerprint = fingerprint
+        write_atomically(_result_path(out, sub), result.to_json())
+        return sub, result
+
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="grading", unit="student", file=sys.stderr)
+    for sub, result in (_on_dask(dask, jobs, run, todo) if dask else _on_threads(jobs, run, todo)):
+        results[sub] = result
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+
+    ordered = [results[s] for s in sorted(results, key=lambda s: (s.assignment, s.student))]
+    report.write_reports(ordered, out)
+    write_gradebook(ordered, {a: m.db for a, m in prepared.items()}, out / "gradebook.db")
+    return ordered, problems
+
+
+def _prefetch_assets() -> None:
+    """Kernels run without network, so cache the review snippets here first (once)."""
+    from transformer_workbook.data.reviews import fetch_sdist
+
+    try:
+        fetch_sdist()
+    except RuntimeError as err:  # offline grader: notebooks that need the snippets will say so
+        print(f"warning: {err}", file=sys.stderr)
+
+
+def _on_threads(jobs: int, run, todo):
+    """One thread per concurrent student; each thread waits on the student's own processes."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in as_completed([pool.submit(run, item) for item in todo]):
+            yield future.result()
+
+
+def _on_dask(address: str, jobs: int, run, todo):
+    """The same per-student function, scheduled by Dask distributed instead of local threads.
+
+    Each worker saves its student's result file (the resume checkpoint) in ``out``; the
+    results also come back here, and only this process writes the reports and the gradebook.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError as err:
+        raise GradingError("--dask needs the 'distributed' package: "
+                           "pip install 'transformer-workbook[distributed]'") from err
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        address = cluster.scheduler_address
+    try:
+        with Client(address, timeout="30s") as client:
+            futures = [client.submit(run, item, pure=False, key=f"grade-{item[0].assignment}-"
+                                     f"{item[0].student}") for item in todo]
+            for future in dask_completed(futures):
+                yield future.result()
+    except OSError as err:
+        raise GradingError(f"could not reach the Dask scheduler at {address}: {err}") from err
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once when nothing listens at a ``tcp://HOST:PORT`` scheduler address (Dask's
+    client would retry for its whole connect timeout before saying so)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or not parts.hostname or not parts.port:
+        return  # another transport (tls, ucx, inproc): leave it to Dask
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise GradingError(f"could not reach the Dask scheduler at {address}: {err}; is "
+                           "`dask scheduler` running there, and is the port open?") from err
+
+
+def print_summary(results: list[StudentResult], problems: list[str], out: Path) -> None:
+    print(report.summary_table(results))
+    for problem in problems:
+        print(f"skipped: {problem}")
+    print(f"\ngrades: {out / 'grades.csv'}   per test: {out / 'cells.csv'}   "
+          f"feedback: {out / 'feedback'}/<student>.html   gradebook: {out / 'gradebook.db'}")

@@ -1,0 +1,1 @@
+"""Where a student's kernel runs (see kernelspec.py for the overview)."""

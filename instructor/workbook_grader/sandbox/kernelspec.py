@@ -1,0 +1,138 @@
+"""Where a student's kernel runs: the sandbox settings the grader hands to nbgrader.
+
+With Linux namespaces (the normal case), each kernel comes from the grading run's kernel
+factory (kernel_factory.py) through the ``workbook-sandbox`` provisioner (provisioner.py): it
+sees only the Python environment, the course's public files and its own empty working folder,
+has a private /tmp, its own PID namespace, no network, no capabilities and resource limits
+(namespaces.py). This module writes, per student, the kernelspec that names the provisioner and
+the request file it reads.
+
+Without namespaces (not Linux, or a container that forbids user namespaces) the kernel is an
+ordinary process started through ``python -m workbook_grader.sandbox.rlimits``, which only sets
+resource limits: the rlimits, the timeouts and the output cap still apply, but the kernel can
+read and write what the grading user can and reach the network. Every student's row then says
+so, and ``workbook grade`` warns once on stderr.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from transformer_workbook.storage import cache_dir
+
+from . import factory as kernel_factory
+from . import namespaces
+
+OUTPUT_CAP_STARTUP = '''\
+# Installed by the grader: caps what one cell (and the whole kernel) can print, so a flood
+# cannot bury the grader. The per-cell budget is renewed before each cell runs.
+import sys as _sys
+
+_LIMIT = {limit}
+_TOTAL = {limit} * 8
+
+
+class _CappedStream:
+    _spent_total = 0
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.renew()
+
+    def renew(self):
+        self._left, self._told = _LIMIT, False
+
+    def write(self, text):
+        room = min(self._left, _TOTAL - _CappedStream._spent_total)
+        if room <= 0:
+            if not self._told:
+                self._told = True
+                self._stream.write("\\n[output cut by the grader after {limit} characters]\\n")
+            return len(text)
+        kept = text[:room]
+        self._left -= len(kept)
+        _CappedStream._spent_total += len(kept)
+        self._stream.write(kept)
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+_sys.stdout = _CappedStream(_sys.stdout)
+_sys.stderr = _CappedStream(_sys.stderr)
+
+
+def _renew_output_budget(*_args):
+    for _stream in (_sys.stdout, _sys.stderr):
+        if isinstance(_stream, _CappedStream):
+            _stream.renew()
+
+
+get_ipython().events.register("pre_run_cell", _renew_output_budget)
+'''
+
+
+def public_paths(course) -> list[str]:
+    """What every kernel may read besides the environment: the released course and the
+    grader's asset cache (the review snippets)."""
+    return [str(p) for p in (course.release_dir, cache_dir()) if p.exists()]
+
+
+def factory_for(course, env: dict, never: list[Path]) -> kernel_factory.FactoryProcess | None:
+    """This process's kernel factory for ``course`` (None where none can run, or with
+    ``WORKBOOK_SANDBOX=none``)."""
+    if namespaces.supported() or os.environ.get("WORKBOOK_SANDBOX", "").lower() == "none":
+        return None
+    return kernel_factory.shared(preload=course.preload, public=public_paths(course),
+                                 never=[str(p) for p in never], env=env)
+
+
+def isolation_note(factory) -> str:
+    if factory is not None and factory.isolation:
+        return ""
+    why = (factory.why if factory is not None else namespaces.supported()
+           or ("WORKBOOK_SANDBOX=none" if os.environ.get("WORKBOOK_SANDBOX") else None)
+           or "the kernel factory could not start")
+    return (f"graded without isolation ({why}): the kernel could read the grading user's files "
+            "and reach the network")
+
+
+def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Path],
+                     course, memory_bytes: int, cpu_seconds: int, file_bytes: int,
+                     output_chars: int, threads: int) -> None:
+    """Write the ``python3`` kernelspec that nbgrader will use for one student."""
+    spec_dir = jupyter_dir / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    startup = OUTPUT_CAP_STARTUP.format(limit=output_chars)
+    spec = {"display_name": "Python 3 (sandboxed grader)", "language": "python",
+            # nbgrader interrupts a cell that runs past its timeout by message, not signal
+            "interrupt_mode": "message",
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            # the grader's asset cache, read-only in the sandbox (HOME moves to its private /tmp)
+            "env": {"WORKBOOK_CACHE": str(cache_dir())}}
+    if factory is not None and factory.isolation:
+        request = spec_dir / "sandbox-request.json"
+        request.write_text(json.dumps({
+            "factory": factory.socket, "cwd": str(cwd), "writable": [str(p) for p in writable],
+            "read_only": public_paths(course), "threads": threads, "startup": startup,
+            "limits": {"memory_bytes": memory_bytes, "cpu_seconds": cpu_seconds,
+                       "file_bytes": file_bytes}}), encoding="utf-8")
+        spec["metadata"] = {"kernel_provisioner": {"provisioner_name": "workbook-sandbox",
+                                                   "config": {"request": str(request)}}}
+    else:
+        scratch = cwd.parent / "scratch"
+        startup_dir = scratch / "ipython" / "profile_default" / "startup"
+        startup_dir.mkdir(parents=True, exist_ok=True)
+        (startup_dir / "00-grader.py").write_text(startup, encoding="utf-8")
+        spec["argv"] = [sys.executable, "-m", "workbook_grader.sandbox.rlimits",
+                        "--memory", str(memory_bytes),
+                        "--cpu", str(cpu_seconds), "--fsize", str(file_bytes), "--",
+                        *spec["argv"]]
+        spec["env"].update({"HOME": str(scratch), "TMPDIR": str(scratch),
+                            "IPYTHONDIR": str(scratch / "ipython"), "MPLCONFIGDIR": str(scratch),
+                            "XDG_CACHE_HOME": str(scratch),
+                            "HF_HOME": str(scratch / "hf")})
+    spec_dir.joinpath("kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")

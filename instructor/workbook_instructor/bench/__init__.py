@@ -1,0 +1,1 @@
+"""GPU benchmarks of the reference kernels (``workbook bench``)."""
