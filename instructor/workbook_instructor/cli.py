@@ -100,7 +100,8 @@ def _cmd_refresh(args) -> int:
     for name in course.check_assignments(args.assignments or None):
         for path in sorted((course.source_dir / name).glob("*.ipynb")):
             notebook = nbformat.read(path, as_version=4)
-            execute(notebook, cwd=path.parent, size="ci", allow_errors=False, timeout=1200)
+            execute(notebook, cwd=path.parent, size="ci", allow_errors=False, timeout=1200,
+                    quiet=True)
             strip_volatile_metadata(notebook)
             nbformat.write(notebook, path)
             print(f"refreshed {path.relative_to(course.root)}")
