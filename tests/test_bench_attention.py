@@ -81,7 +81,7 @@ def test_sweep_plan_covers_the_issue():
     for p in points:
         if p.tag == "sweep":
             assert p.B * p.N == max(p.N, 16384) and p.H * p.d == 2048
-    goal = [p for p in points if p.tag == "goal"]
+    goal = [p for p in points if p.tag == "comparison"]
     assert [(p.dtype, p.d, p.N, p.B, p.H, p.causal, p.mode) for p in goal] == [
         ("bf16", 64, 16384, 16, 1, True, "fwd_bwd")]
     assert goal[0].flops == 3.5 * 4 * 16 * 16384**2 * 64 / 2

@@ -82,9 +82,13 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
     if not dask:  # start the kernel factory now: its imports overlap the master releases
         from .sandbox.kernelspec import isolation_note
 
-        note = isolation_note(settings.factory())
+        factory = settings.factory()
+        note = isolation_note(factory)
         if note:
             print(f"warning: {note}", file=sys.stderr)
+        for failed in getattr(factory, "failed", []):
+            print(f"note: c.GradingSandbox.preload: {failed} (each kernel imports it itself)",
+                  file=sys.stderr)
     prepared = {a: masters.prepare(course, a, work / "master" / a)
                 for a in sorted({s.assignment for s in subs})}
 

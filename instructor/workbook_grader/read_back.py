@@ -55,10 +55,12 @@ def failure_messages(cells: list[dict]) -> dict[str, str]:
 
 
 def run_problems(cells: list[dict], limit: int = 3) -> list[str]:
-    """Sentences about what went wrong outside the test cells."""
+    """Sentences about what went wrong outside the test cells. Cells are numbered as in the
+    student's own notebook (from 1, the grader's inserted checks not counted)."""
     problems = []
-    for index, cell in enumerate(cells):
-        if cell.get("cell_type") != "code" or cell.get("metadata", {}).get("grader_canary"):
+    own = [c for c in cells if not c.get("metadata", {}).get("grader_canary")]
+    for index, cell in enumerate(own, start=1):
+        if cell.get("cell_type") != "code":
             continue
         for output in cell.get("outputs", []):
             kind = output.get("output_type")

@@ -261,8 +261,7 @@ class FactoryProcess:
             raise RuntimeError(f"the kernel factory did not start; see {self.log}")
         self.isolation: bool = bool(info.get("isolation"))
         self.why: str = info.get("why", "")
-        self.preload_seconds: float = info.get("seconds", 0.0)
-        self.failed: list[str] = info.get("failed", [])
+        self.failed: list[str] = info.get("failed", [])   # preloads that could not be imported
 
     @property
     def alive(self) -> bool:

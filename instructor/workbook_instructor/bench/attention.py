@@ -62,14 +62,15 @@ class Point:
         return attention_flops(self.B, self.H, self.N, self.d, self.causal, self.mode)
 
 
-# The shape named in the performance goal: forward+backward, causal, d=64, N=16k, B=16, H=1.
-GOAL_POINTS = tuple(
-    Point(dtype, 64, 16384, 16, 1, True, "fwd_bwd", tag="goal") for dtype in ("bf16",)
+# The shape on which student Triton kernels are usually compared: forward+backward, causal,
+# d=64, N=16k, B=16, H=1.
+COMPARISON_POINTS = tuple(
+    Point(dtype, 64, 16384, 16, 1, True, "fwd_bwd", tag="comparison") for dtype in ("bf16",)
 )
 
 
 def plan(dtypes=DTYPES, head_dims=HEAD_DIMS, seq_lens=SEQ_LENS, causal=(False, True), modes=MODES,
-         tokens=TOKENS_PER_BATCH, hidden=HIDDEN, goals=True) -> list[Point]:
+         tokens=TOKENS_PER_BATCH, hidden=HIDDEN, comparison=True) -> list[Point]:
     """The sweep: B = max(1, tokens // N), H = hidden // d, for every combination."""
     for dtype in dtypes:
         if dtype not in DTYPES:
@@ -81,14 +82,14 @@ def plan(dtypes=DTYPES, head_dims=HEAD_DIMS, seq_lens=SEQ_LENS, causal=(False, T
         Point(dtype, d, n, max(1, tokens // n), max(1, hidden // d), c, mode)
         for dtype in dtypes for mode in modes for d in head_dims for c in causal for n in seq_lens
     ]
-    if goals:
-        points += [p for p in GOAL_POINTS if p.dtype in dtypes and p not in points]
+    if comparison:
+        points += [p for p in COMPARISON_POINTS if p.dtype in dtypes and p not in points]
     return points
 
 
 def quick_plan() -> list[Point]:
     """A few minutes on one GPU: bf16, both head dims, N in {1k, 4k}."""
-    return plan(dtypes=("bf16",), seq_lens=(1024, 4096), goals=False)
+    return plan(dtypes=("bf16",), seq_lens=(1024, 4096), comparison=False)
 
 
 def naive_bytes(p: Point) -> int:
