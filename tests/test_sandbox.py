@@ -65,7 +65,8 @@ def factory():
     env = {**os.environ, "WORKBOOK_SIZE": "grade"}
     found = kernel_factory.FactoryProcess(preload=["numpy", "torch", "ipykernel.kernelapp"],
                                           public=sandbox.public_paths(COURSE),
-                                          never=[str(ROOT / "solutions")], env=env)
+                                          never=[str(p) for p in COURSE.hidden_from_students()],
+                                          env=env)
     assert found.isolation, found.why
     yield found
     found.close()
@@ -86,6 +87,11 @@ def test_sees_only_the_environment_the_course_and_its_own_folder(two_students):
     listing = json.loads(alice.run(f"import os, json; print(json.dumps(sorted(os.listdir({str(ROOT)!r}))))"))
     assert "solutions" not in listing and "autograder" not in listing and "tests" not in listing
     assert "course" in listing
+    for module in ("workbook_instructor.reference.flash_kernel", "workbook_grader.pipeline"):
+        said = alice.run(f"import {module}")   # the reference answers, the grader
+        assert "ModuleNotFoundError" in said, said
+    said = alice.run(f"import os; print(os.listdir({str(ROOT / 'instructor')!r}))")
+    assert "workbook_instructor" not in said and "workbook_grader" not in said, said
     said = alice.run(f"open({str(ROOT / 'solutions' / '01-attention' / '01-attention.ipynb')!r})")
     assert "FileNotFoundError" in said, said
     assert "FileNotFoundError" in alice.run(f"import os; os.listdir({str(bob.cwd)!r})")
@@ -102,6 +108,14 @@ def test_writes_stay_in_its_own_folder_and_tmp_is_private(two_students):
     alice.run("open('/tmp/secret', 'w').write('alice')")
     assert "FileNotFoundError" in bob.run("open('/tmp/secret').read()")
     assert not Path("/tmp/secret").exists()
+
+
+def test_the_graders_environment_does_not_reach_the_kernel(factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTRUCTOR_API_TOKEN", "secret-123")
+    student = Kernel(factory, tmp_path, "grace")
+    seen = student.run("import os; print(sorted(os.environ))")
+    student.close()
+    assert "INSTRUCTOR_API_TOKEN" not in seen and "WORKBOOK_SIZE" in seen, seen
 
 
 def test_no_network_no_other_processes_no_privileges(two_students):
@@ -165,9 +179,14 @@ def test_killing_the_grader_kills_every_kernel(tmp_path):
     student.kc.stop_channels()
 
 
-def test_environment_that_contains_the_solutions_is_refused(tmp_path):
-    with pytest.raises(namespaces.SandboxError, match="students must not see"):
-        namespaces.environment_paths(extra=[str(ROOT)], never=[str(ROOT / "solutions")])
+def test_a_folder_that_holds_a_secret_is_shown_without_it():
+    """A checkout root on sys.path (a .pth file) is exposed entry by entry, minus the secrets."""
+    shown = namespaces.environment_paths(extra=[str(ROOT)],
+                                         never=[str(p) for p in COURSE.hidden_from_students()])
+    assert str(ROOT) not in shown and str(ROOT / "course") in shown
+    hidden = [p for p in shown for s in COURSE.hidden_from_students()
+              if p == str(s) or p.startswith(str(s) + "/") or str(s).startswith(p + "/")]
+    assert not hidden, hidden
 
 
 def test_no_state_passes_from_one_student_to_the_next(factory, tmp_path):

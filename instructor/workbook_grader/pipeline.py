@@ -77,7 +77,7 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
                         student_timeout=student_timeout,
                         threads=max(1, default_jobs() // jobs),
                         memory_bytes=int(memory_gib * 1024 ** 3),
-                        hidden=(course.source_dir, out, Path(submissions).resolve()))
+                        hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
     _prefetch_assets()
     if not dask:  # start the kernel factory now: its imports overlap the master releases
         from .sandbox.kernelspec import isolation_note

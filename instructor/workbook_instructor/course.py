@@ -13,6 +13,7 @@ grader's master copies alike.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import sys
@@ -100,6 +101,15 @@ class Course:
         """Wrong and hostile submissions the grader is tested against."""
         return self.root / "autograder"
 
+    def hidden_from_students(self) -> tuple[Path, ...]:
+        """What no student's code may ever see: the solutions, the wrong submissions (their
+        ``find`` strings quote the solutions) and the instructor's packages (the reference
+        answers, the grader)."""
+        import workbook_grader
+
+        packages = (Path(__file__).resolve().parent, Path(workbook_grader.__file__).resolve().parent)
+        return (self.source_dir, self.autograder_dir, *packages)
+
     # ------------------------------------------------------------------ contents
     def assignments(self) -> list[str]:
         return sorted(p.name for p in self.source_dir.iterdir()
@@ -131,7 +141,7 @@ class Course:
         from nbgrader.utils import capture_log
         from traitlets.config import Config
 
-        config = Config(self.config)
+        config = Config(copy.deepcopy(self.config))   # merge() would change our own sections
         config.merge(Config({"CourseDirectory": {
             "root": str(self.root), "release_directory": str(Path(release_dir).resolve()),
             "db_url": f"sqlite:///{Path(db).resolve()}", "assignment_id": assignment}}))

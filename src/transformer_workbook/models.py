@@ -73,6 +73,11 @@ def _save_dequantised(tokenizer, model, target: Path) -> None:
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError:  # a read-only cache (a grading sandbox): load from the GGUF next time too
         return
+    # The weights are plain tensors now; only transformers' GGUF marker remains, and with it
+    # save_pretrained refuses ("quantized with gguf and is not serializable").
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     try:
         model.save_pretrained(scratch, safe_serialization=True)
         tokenizer.save_pretrained(scratch)

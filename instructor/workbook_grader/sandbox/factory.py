@@ -60,8 +60,17 @@ def preload(modules: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------ in the child
 
+# What a kernel may see of the grader's environment: the grader's own secrets (tokens, keys in
+# the instructor's shell) must not reach a student's code, so everything else is dropped.
+KERNEL_ENV = {"PATH", "LANG", "LANGUAGE", "TZ", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+              "MKL_NUM_THREADS", "TQDM_DISABLE", "MPLBACKEND", "HF_HUB_OFFLINE",
+              "TRANSFORMERS_OFFLINE", "JPY_SESSION_NAME"}
+KERNEL_ENV_PREFIXES = ("LC_", "WORKBOOK_")
+
+
 def _sandbox_env(request: dict) -> dict:
-    env = dict(request.get("env", {}))
+    env = {k: v for k, v in request.get("env", {}).items()
+           if k in KERNEL_ENV or k.startswith(KERNEL_ENV_PREFIXES)}
     env.update({
         "HOME": SANDBOX_HOME, "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/ipython",
         "MPLCONFIGDIR": "/tmp/matplotlib", "XDG_CACHE_HOME": "/tmp/cache",

@@ -304,8 +304,10 @@ def environment_paths(extra: list[str] = (), never: list[str] = ()) -> list[str]
     site-packages, and the folders of the modules it has imported (editable installs live
     outside site-packages). Nested paths are folded into their parents.
 
-    Fails closed: if any of them contains a path in ``never`` (say, the checkout with the
-    solutions, because a ``.pth`` file put the repository root on ``sys.path``), it raises.
+    Nothing in ``never`` is exposed (the solutions, the grader's and the instructor's code, the
+    class's submissions): a path inside one is dropped, and a folder that holds one (say,
+    site-packages holding the instructor's package, or a checkout root that a ``.pth`` file put
+    on ``sys.path``) is exposed entry by entry, without it.
     """
     paths = {p for p in SYSTEM_PATHS if os.path.lexists(p) and not os.path.islink(p)}
     for prefix in (sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix):
@@ -326,16 +328,25 @@ def environment_paths(extra: list[str] = (), never: list[str] = ()) -> list[str]
     paths.update(os.path.realpath(p) for p in extra if os.path.exists(p))
     folded = []
     for path in sorted(paths, key=len):
-        if not any(path == kept or path.startswith(kept.rstrip("/") + "/") for kept in folded):
+        if not any(_within(path, kept) for kept in folded):
             folded.append(path)
-    for secret in map(os.path.realpath, never):
-        exposed = [p for p in folded if secret == p or secret.startswith(p.rstrip("/") + "/")]
-        if exposed:
-            raise SandboxError(0, f"the environment a student's kernel needs ({exposed[0]}) "
-                                  f"contains {secret}, which students must not see; install "
-                                  "the course's packages so that the checkout itself is not "
-                                  "on sys.path")
-    return sorted(folded)
+    secrets = [os.path.realpath(p) for p in never]
+    return sorted(q for path in folded for q in _without(path, secrets))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _without(path: str, secrets: list[str]) -> list[str]:
+    """``path``, or, if it holds a secret, its entries without the secrets (recursively)."""
+    if any(_within(path, secret) for secret in secrets):
+        return []
+    if not any(_within(secret, path) for secret in secrets):
+        return [path]
+    return [q for entry in sorted(os.listdir(path))
+            for q in _without(os.path.join(path, entry), secrets)
+            if not os.path.islink(os.path.join(path, entry))]
 
 
 def probe(read_only: list[str] | None = None) -> str | None:
