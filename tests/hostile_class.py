@@ -13,7 +13,13 @@ ASSIGNMENT = "01-attention"
 
 
 def load_cases(root: Path) -> dict[str, dict]:
-    return tomllib.loads((root / "autograder" / "hostile.toml").read_text(encoding="utf-8"))
+    """The hostile catalogue and our red team's attacks (autograder/redteam.toml), by name."""
+    cases = {}
+    for name in ("hostile.toml", "redteam.toml"):
+        found = tomllib.loads((root / "autograder" / name).read_text(encoding="utf-8"))
+        assert not set(found) & set(cases), f"{name} repeats a case name"
+        cases.update(found)
+    return cases
 
 
 def _gid(cell: dict) -> str | None:
@@ -64,8 +70,9 @@ def build_hostile_class(root: Path, target: Path) -> dict[str, dict]:
     cases = load_cases(root)
     students = {"bystander": json.dumps(reference_notebooks(Course(root), ASSIGNMENT)[ASSIGNMENT]).encode()}
     students.update({name: build_case(root, case) for name, case in cases.items()})
+    folders = {name: case.get("student", name) for name, case in cases.items()}
     for student, blob in students.items():
-        folder = target / student / ASSIGNMENT
+        folder = target / folders.get(student, student) / ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{ASSIGNMENT}.ipynb").write_bytes(blob)
     return cases

@@ -76,10 +76,25 @@ def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
         page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
             timeout=120_000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        started = False
+        for attempt in range(3):   # a click that lands while the page settles can be lost
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline and not started:
+                prompts = page.locator(".jp-InputPrompt").all_inner_texts()
+                started = any(any(ch.isdigit() or ch == "*" for ch in p) for p in prompts)
+                time.sleep(1)
+            if started:
+                break
         explorer = page.locator(".widget-vbox").filter(has=page.locator(".widget-slider")).first
-        explorer.wait_for(timeout=180_000)
+        try:
+            explorer.wait_for(timeout=180_000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type*='error']").all_inner_texts()
+            pytest.fail(f"the explorer did not appear within 180 s (cells started: {started}); the page is in "
+                        f"{tmp_path / 'failed.png'}; errors shown: {errors[:2]}")
         picture = explorer.locator("img").first
         expect(picture).to_be_visible(timeout=60_000)
         before = picture.get_attribute("src")

@@ -1,6 +1,8 @@
-"""The hostile and broken submissions catalogue (autograder/hostile.toml), graded in one run
-beside a clean bystander: every case gets a fair score and a clear reason, nobody else is
-affected, the gradebook stays intact, and the run finishes."""
+"""The hostile and broken submissions catalogue (autograder/hostile.toml) and our red team's
+attacks (autograder/redteam.toml), graded in one run beside a clean bystander: every case gets
+a fair score and a clear reason, each attack has the outcome its guarantee promises
+(docs/THREAT-MODEL.md), nobody else is affected, the gradebook stays intact, and the run
+finishes."""
 import csv
 import hashlib
 import json
@@ -12,7 +14,11 @@ from hostile_class import build_hostile_class, load_cases
 from workbook_grader.sandbox.namespaces import probe
 
 CASES = load_cases(ROOT)
-NEEDS_ISOLATION = {"network_call", "write_outside"}
+ATTACKS = {name: case for name, case in CASES.items() if "guarantee" in case}
+GRADED = {name: case for name, case in CASES.items() if "refused" not in case}
+NEEDS_ISOLATION = {"network_call", "write_outside"} | {
+    name for name, case in ATTACKS.items() if case.get("isolation")}
+GUARANTEES = ("confidentiality", "honest-scores", "isolation", "safe-outputs")
 WHY_NO_SANDBOX = probe()
 no_isolation = pytest.mark.skipif(
     WHY_NO_SANDBOX is not None,
@@ -21,7 +27,12 @@ no_isolation = pytest.mark.skipif(
 
 
 def test_catalogue_has_at_least_twelve_cases():
-    assert len(CASES) >= 12
+    assert len(CASES) - len(ATTACKS) >= 12
+
+
+def test_red_team_has_two_attacks_per_guarantee():
+    counts = {g: sum(1 for a in ATTACKS.values() if a["guarantee"] == g) for g in GUARANTEES}
+    assert len(ATTACKS) >= 15 and min(counts.values()) >= 2, counts
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +54,7 @@ def test_bystander_is_unaffected(graded):
     assert rows["bystander"]["reason"] == ""
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(GRADED))
 def test_case_gets_fair_score_and_clear_reason(case, graded):
     if case in NEEDS_ISOLATION and WHY_NO_SANDBOX:
         pytest.skip(f"no sandbox here ({WHY_NO_SANDBOX}); without it a {case} submission is "
@@ -54,7 +65,8 @@ def test_case_gets_fair_score_and_clear_reason(case, graded):
     expected = {"full": score == full, "zero": score == 0, "partial": 0 < score < full}
     assert expected[spec["score"]], f"{case}: scored {score}/{full}, expected {spec['score']} ({row['reason']})"
     said = f"{row['reason']} {row['notes']}"
-    reasons = spec["reason"] if isinstance(spec["reason"], list) else [spec["reason"]]
+    reason = spec.get("reason", "")
+    reasons = reason if isinstance(reason, list) else [reason]
     assert any(r in said for r in reasons), f"{case}: reason and notes were {said!r}"
 
 
@@ -81,3 +93,68 @@ def test_hidden_test_source_never_reaches_feedback(graded):
         text = page.read_text()
         leaked = [ln for ln in hidden_lines if ln in text]
         assert not leaked, f"{page.name} shows hidden test source: {leaked[:2]}"
+
+
+def _graded_copy(out, case: str) -> str:
+    path = (out / ".work" / "students" / "01-attention" / case / "autograded" / case
+            / "01-attention" / "01-attention.ipynb")
+    return path.read_text(encoding="utf-8")
+
+
+def _skip_without_sandbox(case: str) -> None:
+    if case in NEEDS_ISOLATION and WHY_NO_SANDBOX:
+        pytest.skip(f"no sandbox here ({WHY_NO_SANDBOX}); the documented fallback does not stop "
+                    f"{case}")
+
+
+@pytest.mark.parametrize("case", sorted(a for a in ATTACKS if "shows" in ATTACKS[a]))
+def test_attack_sees_what_the_threat_model_promises(case, graded):
+    """The attack's own cell reports what it could reach: nothing."""
+    _skip_without_sandbox(case)
+    _, out, _, _ = graded
+    assert ATTACKS[case]["shows"] in _graded_copy(out, case), \
+        f"{case}: its cell did not print {ATTACKS[case]['shows']!r}"
+
+
+@pytest.mark.parametrize("case", sorted(a for a in ATTACKS if "message" in ATTACKS[a]))
+def test_attack_message_is_withheld(case, graded):
+    _, out, _, _ = graded
+    with open(out / "cells.csv", newline="") as handle:
+        messages = [r["message"] for r in csv.DictReader(handle) if r["student"] == case]
+    assert any(ATTACKS[case]["message"] in m for m in messages), messages
+
+
+@pytest.mark.parametrize("case", sorted(a for a in ATTACKS if "absent" in ATTACKS[a]))
+def test_attack_payload_reaches_no_report(case, graded):
+    _, out, _, _ = graded
+    payload = ATTACKS[case]["absent"]
+    reports = [out / "feedback" / f"{case}.html"]
+    if "<" not in payload:   # markup is only dangerous in the HTML page
+        reports += [out / "grades.csv", out / "cells.csv"]
+    for path in reports:
+        assert payload not in path.read_text(encoding="utf-8"), f"{payload!r} is in {path.name}"
+
+
+@pytest.mark.parametrize("case", sorted(a for a in ATTACKS if "process" in ATTACKS[a]))
+def test_attack_leaves_no_process_behind(case, graded):
+    import psutil
+
+    _skip_without_sandbox(case)
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if " ".join(p.info["cmdline"] or []) == ATTACKS[case]["process"]]
+    assert not left, f"{case}: still running after grading: {left}"
+
+
+@pytest.mark.parametrize("case", sorted(a for a in ATTACKS if "refused" in ATTACKS[a]))
+def test_unsafe_student_id_is_refused_with_a_reason(case, graded):
+    _, out, rows, done = graded
+    assert ATTACKS[case]["refused"] in done.stdout + done.stderr
+    assert ATTACKS[case]["student"] not in rows
+
+
+def test_formulas_in_messages_stay_text(graded):
+    _, out, _, _ = graded
+    with open(out / "grades.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            for value in row.values():
+                assert not value.startswith(("=", "+", "-", "@")), value

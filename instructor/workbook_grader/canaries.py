@@ -23,13 +23,12 @@ CANARY = r'''# Integrity check inserted by the grader before a test cell (not pa
 def __grader_integrity():
     import builtins, sys, types
     problems = []
+    user = vars(sys.modules["__main__"])
 
     def from_notebook(obj):
-        code = getattr(obj, "__code__", None) or getattr(getattr(obj, "__func__", None), "__code__", None)
-        name = getattr(code, "co_filename", "") or ""
-        # IPython compiles cells to <ipython-input-...> or .../ipykernel_<pid>/<hash>.py
-        return (name.startswith("<ipython-input") or "/ipykernel_" in name
-                or name.startswith("<string>") or name.startswith("<lambda"))
+        # A function's globals are the notebook's namespace when the notebook defined it.
+        func = getattr(obj, "__func__", obj)
+        return isinstance(func, types.FunctionType) and func.__globals__ is user
 
     watched = ["builtins", "math", "torch", "torch.nn.functional", "torch.testing", "numpy",
                "transformer_workbook.checks"]
@@ -46,13 +45,53 @@ def __grader_integrity():
     torch = sys.modules.get("torch")
     if torch is not None:
         for attr, value in list(vars(torch.Tensor).items()):
-            if callable(value) and from_notebook(value):
+            if from_notebook(value) or isinstance(value, property) and from_notebook(value.fget):
                 problems.append(f"torch.Tensor.{attr} was replaced by notebook code")
+        if torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
+            problems.append("a torch function or dispatch mode is active")
+        pending, seen = list(torch.Tensor.__subclasses__()), set()
+        while pending:
+            cls = pending.pop()
+            if cls in seen:
+                continue
+            seen.add(cls)
+            pending.extend(cls.__subclasses__())
+            if any(from_notebook(v) for v in vars(cls).values()):
+                problems.append(f"the notebook subclassed torch.Tensor ({cls.__name__})")
     for name in ("AssertionError", "Exception", "BaseException", "print", "isinstance", "len",
                  "abs", "all", "any", "bool", "float", "int", "range", "sum", "getattr",
-                 "__import__", "hasattr", "type", "round", "max", "min"):
+                 "__import__", "hasattr", "type", "round", "max", "min", "issubclass", "str",
+                 "repr", "tuple", "list", "dict", "zip", "sorted", "enumerate", "vars", "id"):
         if getattr(getattr(builtins, name, None), "__module__", None) != "builtins":
             problems.append(f"builtin {name} was replaced")
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        problems.append("a trace or profile function is set")
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if shell is not None:
+        if shell.input_transformers_post or shell.ast_transformers:
+            problems.append("IPython input or AST transformers were added")
+        for step in shell.input_transformers_cleanup:
+            if not (getattr(step, "__module__", "") or "").startswith("IPython."):
+                problems.append("IPython's input transformers were changed")
+        if shell.custom_exceptions:
+            problems.append("IPython's exception handling was replaced (set_custom_exc)")
+        for name in ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
+                     "showtraceback", "_showtraceback", "showsyntaxerror", "should_run_async",
+                     "transform_ast", "ex", "ev"):
+            method = getattr(shell, name, None)
+            module = getattr(getattr(method, "__func__", method), "__module__", "") or ""
+            if from_notebook(method) or not module.startswith(("IPython.", "ipykernel.")):
+                problems.append(f"IPython's {name} was replaced")
+        kernel = getattr(shell, "kernel", None)
+        if kernel is not None:
+            for name in ("do_execute", "execute_request", "send_response"):
+                method = getattr(kernel, name, None)
+                module = getattr(getattr(method, "__func__", method), "__module__", "") or ""
+                if from_notebook(method) or not module.startswith("ipykernel."):
+                    problems.append(f"the kernel's {name} was replaced")
+        for event, callbacks in shell.events.callbacks.items():
+            if any(from_notebook(cb) for cb in callbacks):
+                problems.append(f"the notebook registered an IPython {event} callback")
     helpers = sys.modules.get("transformer_workbook.checks")
     if helpers is not None:
         try:
@@ -63,9 +102,8 @@ def __grader_integrity():
             digest = ""
         if digest != "@HELPERS_SHA256@":
             problems.append("the test helper module transformer_workbook.checks was modified")
-        user = sys.modules.get("__main__")
         for name in ("check", "check_close", "check_shape", "check_finite"):
-            if name in vars(user) and vars(user)[name] is not getattr(helpers, name, None):
+            if name in user and user[name] is not getattr(helpers, name, None):
                 problems.append(f"{name} was redefined in the notebook")
     stream = sys.stdout
     if type(stream).__name__ != "_CappedStream" or \

@@ -144,6 +144,7 @@ def execute(student: str, assignment: str, notebooks: dict[str, dict], master_db
         code, log, seconds = _autograde(settings, work, db, assignment, student, env, flags)
     finally:
         shutil.rmtree(ipc, ignore_errors=True)
+    (work / "nbgrader.log").write_text(log, encoding="utf-8", errors="replace")
     autograded = {name: work / "autograded" / student / assignment / f"{name}.ipynb"
                   for name in notebooks}
     return Execution(code, log, seconds, autograded, db, kernelspec.isolation_note(factory))

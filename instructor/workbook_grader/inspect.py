@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from transformer_workbook.notebooks import UnreadableNotebook, grade_id, is_graded, read_notebook
 
+from . import policy
 from .masters import Master, cell_checksum
 from .submissions import Submission
 
@@ -32,7 +33,8 @@ class Inspection:
 
 
 def _inspect_notebook(name: str, notebook: dict, tests: dict[str, float],
-                      locked: dict[str, str], found: Inspection) -> None:
+                      locked: dict[str, str], found: Inspection,
+                      master_released: frozenset[str] = frozenset()) -> None:
     zeroed = found.zeroed.setdefault(name, {})
     cells = notebook["cells"]
     for cell in cells:
@@ -62,6 +64,15 @@ def _inspect_notebook(name: str, notebook: dict, tests: dict[str, float],
             reason = f"grade cell {gid!r} was deleted from {name}.ipynb"
             found.problems.append(reason + "; it scores 0")
             zeroed[gid] = reason
+    breach = policy.first_breach(cells, master_released)
+    if breach is not None:
+        position, found_breach = breach
+        reason = found_breach.reason(name)
+        after = [grade_id(c) for c in cells[position:] if grade_id(c) in tests]
+        if after:
+            found.problems.append(reason)
+        for gid in after:
+            zeroed.setdefault(gid, reason)
     kernel = notebook.get("metadata", {}).get("kernelspec", {}).get("name")
     if kernel != EXPECTED_KERNEL:
         found.notes.append(f"kernel {kernel!r} in the metadata was replaced by {EXPECTED_KERNEL!r}")
@@ -98,6 +109,7 @@ def inspect(sub: Submission, master: Master) -> Inspection:
             found.problems.append(str(err))
             found.zeroed[name] = {gid: str(err) for gid in tests}
             continue
-        _inspect_notebook(name, notebook, tests, master.locked.get(name, {}), found)
+        _inspect_notebook(name, notebook, tests, master.locked.get(name, {}), found,
+                          master.released.get(name, frozenset()))
         found.notebooks[name] = without_duplicate_grade_cells(notebook)
     return found

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformer_workbook.notebooks import grade_id, is_graded, nbgrader_meta, read_notebook, source
+
+from . import disclose
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
 
@@ -24,6 +26,8 @@ class Master:
     cells: dict[str, dict[str, float]]        # notebook -> {grade_id: points} of the test cells
     hidden: dict[str, set[str]]               # notebook -> ids of hidden test cells
     locked: dict[str, dict[str, str]]         # notebook -> {grade_id: checksum} as released
+    released: dict[str, frozenset[str]] = field(default_factory=dict)  # notebook -> code cells
+    public: frozenset[str] = frozenset()      # identifiers in the released code (disclose.py)
 
 
 def cell_checksum(cell: dict) -> str:
@@ -49,7 +53,7 @@ def prepare(course, assignment: str, work: Path) -> Master:
     db = work / "master.db"
     released = course.generate(assignment, work / "release", db)
     cells = _grade_cells(db, assignment)
-    hidden, locked = {}, {}
+    hidden, locked, released_code = {}, {}, {}
     for notebook in cells:
         solution = json.loads((course.source_dir / assignment / f"{notebook}.ipynb")
                               .read_text(encoding="utf-8"))
@@ -58,4 +62,7 @@ def prepare(course, assignment: str, work: Path) -> Master:
         release = read_notebook(released / f"{notebook}.ipynb")
         locked[notebook] = {grade_id(c): cell_checksum(c) for c in release["cells"]
                             if nbgrader_meta(c).get("locked") and grade_id(c)}
-    return Master(assignment, db, cells, hidden, locked)
+        released_code[notebook] = frozenset(source(c) for c in release["cells"]
+                                            if c.get("cell_type") == "code")
+    public = disclose.public_words(text for texts in released_code.values() for text in texts)
+    return Master(assignment, db, cells, hidden, locked, released_code, public)

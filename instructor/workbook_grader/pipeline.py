@@ -35,7 +35,7 @@ def grade_one(sub: Submission, master: masters.Master, settings: Settings) -> St
     canary = canaries.Canary.new()
     planted = {name: canaries.plant(nb, canary) for name, nb in inspection.notebooks.items()}
     execution = execute(sub.student, sub.assignment, planted, master.db, settings)
-    found = read_back(execution, sub.assignment, sub.student, canary)
+    found = read_back(execution, sub.assignment, sub.student, canary, master.public)
     return score(sub.student, master, inspection, execution, found, settings.student_timeout)
 
 

@@ -23,8 +23,11 @@ def _failure_reason(execution: Execution, student_timeout: float) -> str | None:
     if "DeadKernelError" in log or "Kernel died" in log or "UnresponsiveKernelError" in log:
         return ("the notebook's kernel died while it ran (os._exit, a crash, or too much "
                 "memory), so the cells after that point were not graded")
-    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
-    return "nbgrader could not grade this submission: " + " | ".join(lines[-6:])
+    # nbgrader's log may quote a test cell (a hidden one too): it goes to the instructor's
+    # copy (the run's .work folder), never into a reason that the student's feedback shows.
+    return ("nbgrader could not grade this submission (exit status "
+            f"{execution.returncode}); the instructor finds its log in the grading run's "
+            ".work folder")
 
 
 def cell_results(master: Master, points: dict[tuple[str, str], float],

@@ -6,15 +6,37 @@ points at the bug.
 """
 from __future__ import annotations
 
+import sys
+
+
+def _plain(value, what: str):
+    """``value``, unless its type could misreport itself: a class the notebook defined (which
+    can make ``==`` or ``bool()`` say anything) or a tensor subclass that intercepts torch's
+    functions. A test compares the values an exercise returns; those are plain tensors,
+    numbers, strings and containers."""
+    kind = type(value)
+    if kind.__module__ == "__main__":
+        raise AssertionError(
+            f"{what} is a {kind.__name__}, a class defined in the notebook; return plain "
+            "tensors, numbers or strings as the exercise asks")
+    torch = sys.modules.get("torch")
+    if torch is not None and issubclass(kind, torch.Tensor) \
+            and kind not in (torch.Tensor, torch.nn.Parameter) \
+            and kind.__torch_function__ is not torch.Tensor.__torch_function__:
+        raise AssertionError(
+            f"{what} is a {kind.__name__}, a tensor subclass with its own __torch_function__; "
+            "return a plain torch.Tensor")
+    return value
+
 
 def check(condition, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
-    if not bool(condition):
+    if not bool(_plain(condition, "the value checked")):
         raise AssertionError(message)
 
 
 def check_shape(tensor, expected: tuple, what: str) -> None:
-    actual = tuple(getattr(tensor, "shape", ()))
+    actual = tuple(getattr(_plain(tensor, what), "shape", ()))
     if actual != tuple(expected):
         raise AssertionError(f"{what} has shape {actual}, expected {tuple(expected)}")
 
@@ -22,7 +44,7 @@ def check_shape(tensor, expected: tuple, what: str) -> None:
 def check_finite(tensor, what: str, hint: str = "") -> None:
     import torch
 
-    tensor = torch.as_tensor(tensor)
+    tensor = torch.as_tensor(_plain(tensor, what))
     bad = (~torch.isfinite(tensor)).sum().item()
     if bad:
         raise AssertionError(
@@ -35,7 +57,7 @@ def check_close(actual, expected, what: str, hint: str = "", *, atol: float = 1e
     """Compare tensors; on failure report the shapes or the largest difference and a hint."""
     import torch
 
-    actual = torch.as_tensor(actual)
+    actual = torch.as_tensor(_plain(actual, what))
     expected = torch.as_tensor(expected)
     suffix = f". {hint}" if hint else ""
     if actual.shape != expected.shape:

@@ -71,7 +71,79 @@ def _renew_output_budget(*_args):
             _stream.renew()
 
 
-get_ipython().events.register("pre_run_cell", _renew_output_budget)
+from IPython import get_ipython as _get_ipython
+
+_get_ipython().events.register("pre_run_cell", _renew_output_budget)
+'''
+
+# IPython runs startup files in the notebook's own namespace; the grader's code runs in a
+# module of its own instead, so that nothing it defines looks like (or can be taken for)
+# notebook code, and the notebook's namespace stays as a student's own run would have it.
+STARTUP = '''\
+def _grader_startup(source):
+    import types
+    module = types.ModuleType("_grader_kernel")
+    exec(compile(source, "<grader startup>", "exec"), module.__dict__)
+
+
+_grader_startup({source!r})
+del _grader_startup
+'''
+
+
+def startup_code(output_chars: int) -> str:
+    """The file the grader installs in every kernel's IPython startup folder."""
+    return STARTUP.format(source=GUARD_STARTUP + OUTPUT_CAP_STARTUP.format(limit=output_chars))
+
+
+GUARD_STARTUP = '''\
+# Installed by the grader before any notebook code: an audit hook (PEP 578; it cannot be
+# removed) that refuses, when notebook code asks for them directly, the ways into the
+# interpreter that no exercise needs: frames (sys._getframe, a traceback's tb_frame, a
+# generator's gi_frame), a function's code object, tracing and profiling hooks, the garbage
+# collector's view of every object, ctypes, running code from strings (exec, eval, compile)
+# and new audit hooks. Libraries that use these for their own work are unaffected: only the
+# immediate caller is judged (through inspect and traceback, which only pass frames on to
+# whoever called them). See docs/THREAT-MODEL.md.
+def _install_grader_guard():
+    import sys, threading
+
+    events = {"sys._getframe", "sys._current_frames", "sys._current_exceptions",
+              "sys.settrace", "sys.setprofile", "sys.addaudithook", "gc.get_referrers",
+              "gc.get_referents", "gc.get_objects", "exec", "compile", "code.__new__",
+              "function.__new__", "object.__getattr__", "object.__setattr__",
+              "object.__delattr__", "cpython.run_command", "cpython._PySys_ClearAuditHooks"}
+    getframe, busy, ident = sys._getframe, set(), threading.get_ident
+    wrappers = ("/inspect.py", "/traceback.py", "/ctypes/__init__.py")
+
+    def from_notebook(filename):
+        return filename.startswith("<ipython-input") or "/ipykernel_" in filename
+
+    def guard(event, args):
+        if event not in events and not event.startswith("ctypes."):
+            return
+        me = ident()
+        if me in busy:
+            return
+        busy.add(me)
+        try:
+            frame = getframe(1)
+            # inspect, traceback and ctypes act for whoever called them
+            while frame is not None and frame.f_code.co_filename.endswith(wrappers):
+                frame = frame.f_back
+            caller = frame.f_code.co_filename if frame is not None else ""
+        finally:
+            busy.discard(me)
+        if from_notebook(caller):
+            what = event if event[:7] != "object." else f"{event} {args[1]!r}"
+            raise RuntimeError(f"graded code may not use {what} (the grader forbids reaching "
+                               "into the interpreter; docs/THREAT-MODEL.md)")
+
+    sys.addaudithook(guard)
+
+
+_install_grader_guard()
+del _install_grader_guard
 '''
 
 
@@ -106,7 +178,7 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
     """Write the ``python3`` kernelspec that nbgrader will use for one student."""
     spec_dir = jupyter_dir / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    startup = OUTPUT_CAP_STARTUP.format(limit=output_chars)
+    startup = startup_code(output_chars)
     spec = {"display_name": "Python 3 (sandboxed grader)", "language": "python",
             # nbgrader interrupts a cell that runs past its timeout by message, not signal
             "interrupt_mode": "message",
