@@ -64,6 +64,20 @@ def lab(tmp_path):
     server.wait()
 
 
+def _accept_dialogs(page, seen: list) -> None:
+    """Accept any dialog JupyterLab shows (e.g. a kernel choice on a first start), as a student
+    would, and remember what it said."""
+    dialog = page.locator(".jp-Dialog")
+    while dialog.count() and dialog.first.is_visible():
+        seen.append(" ".join(dialog.first.inner_text().split())[:200])
+        accept = dialog.first.locator(".jp-Dialog-button.jp-mod-accept")
+        if accept.count():
+            accept.first.click()
+        else:
+            page.keyboard.press("Escape")
+        time.sleep(0.5)
+
+
 def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -76,12 +90,14 @@ def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
         page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
             timeout=120_000)
-        started = False
+        started, dialogs = False, []
         for attempt in range(3):   # a click that lands while the page settles can be lost
+            _accept_dialogs(page, dialogs)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             deadline = time.monotonic() + 45
             while time.monotonic() < deadline and not started:
+                _accept_dialogs(page, dialogs)
                 prompts = page.locator(".jp-InputPrompt").all_inner_texts()
                 started = any(any(ch.isdigit() or ch == "*" for ch in p) for p in prompts)
                 time.sleep(1)
@@ -93,7 +109,8 @@ def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
         except Exception:
             page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
             errors = page.locator(".jp-OutputArea-output[data-mime-type*='error']").all_inner_texts()
-            pytest.fail(f"the explorer did not appear within 180 s (cells started: {started}); the page is in "
+            pytest.fail(f"the explorer did not appear within 180 s (cells started: {started}; "
+                        f"dialogs: {dialogs}); the page is in "
                         f"{tmp_path / 'failed.png'}; errors shown: {errors[:2]}")
         picture = explorer.locator("img").first
         expect(picture).to_be_visible(timeout=60_000)
@@ -108,6 +125,7 @@ def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
         shot = tmp_path / "explorer.png"
         explorer.screenshot(path=str(shot))
         browser.close()
+    print("dialogs accepted:", dialogs)
     assert shot.stat().st_size > 10_000
     if os.environ.get("WORKBOOK_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, README_PICTURE)
