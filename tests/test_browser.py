@@ -59,6 +59,14 @@ def lab(tmp_path):
                 server.kill()
                 pytest.fail("JupyterLab did not start within 120 s")
             time.sleep(0.5)
+    # On a cold start the server can answer before it has found its kernels; a notebook opened
+    # then makes JupyterLab ask which kernel to use. Wait until it knows python3.
+    while b'"python3"' not in urllib.request.urlopen(
+            f"{url}/api/kernelspecs?token={token}", timeout=10).read():
+        if time.monotonic() > deadline:
+            server.kill()
+            pytest.fail("JupyterLab did not list the python3 kernel within 120 s")
+        time.sleep(0.5)
     yield f"{url}/lab/tree/01-attention/01-attention.ipynb?token={token}"
     os.killpg(server.pid, 9)
     server.wait()
@@ -66,10 +74,16 @@ def lab(tmp_path):
 
 def _accept_dialogs(page, seen: list) -> None:
     """Accept any dialog JupyterLab shows (e.g. a kernel choice on a first start), as a student
-    would, and remember what it said."""
+    would (choosing Python 3), and remember what it said."""
     dialog = page.locator(".jp-Dialog")
     while dialog.count() and dialog.first.is_visible():
         seen.append(" ".join(dialog.first.inner_text().split())[:200])
+        choice = dialog.first.locator("select")
+        if choice.count():   # "Select Kernel": the student picks Python 3, not "No Kernel"
+            options = choice.first.locator("option").all_inner_texts()
+            python = [o for o in options if o.startswith("Python 3")]
+            if python:
+                choice.first.select_option(label=python[0])
         accept = dialog.first.locator(".jp-Dialog-button.jp-mod-accept")
         if accept.count():
             accept.first.click()
