@@ -39,12 +39,18 @@ def lab(tmp_path):
     solved = reference_notebooks(COURSE, "01-attention")["01-attention"]
     (work / "01-attention.ipynb").write_text(json.dumps(solved))
     port, token = _free_port(), "workbook-browser-test"
+    # A student's JupyterLab starts the notebook's own kernel without asking (the setting behind
+    # the "Always start the preferred kernel" box of the kernel dialog).
+    settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
     env = {**os.environ, "WORKBOOK_SIZE": "grade", "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_DATA_DIR": str(tmp_path / "data")}
     env.pop("MPLBACKEND", None)   # the lab kernel draws inline, as a student's does
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path / 'work'}",
+         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -72,10 +78,11 @@ def lab(tmp_path):
     server.wait()
 
 
-def _accept_dialogs(page, seen: list) -> None:
+def _accept_dialogs(page, seen: list) -> bool:
     """Accept any dialog JupyterLab shows (e.g. a kernel choice on a first start), as a student
     would (choosing Python 3), and remember what it said."""
     dialog = page.locator(".jp-Dialog")
+    accepted = False
     while dialog.count() and dialog.first.is_visible():
         seen.append(" ".join(dialog.first.inner_text().split())[:200])
         choice = dialog.first.locator("select")
@@ -89,7 +96,9 @@ def _accept_dialogs(page, seen: list) -> None:
             accept.first.click()
         else:
             page.keyboard.press("Escape")
-        time.sleep(0.5)
+        dialog.first.wait_for(state="detached", timeout=30_000)
+        accepted = True
+    return accepted
 
 
 def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
@@ -105,13 +114,17 @@ def test_student_runs_notebook_01_and_moves_the_explorer(lab, tmp_path):
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
             timeout=120_000)
         started, dialogs = False, []
+        time.sleep(2)   # a kernel dialog, if any, comes right after the notebook opens
         for attempt in range(3):   # a click that lands while the page settles can be lost
-            _accept_dialogs(page, dialogs)
+            if _accept_dialogs(page, dialogs):
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+                    timeout=120_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             deadline = time.monotonic() + 45
             while time.monotonic() < deadline and not started:
-                _accept_dialogs(page, dialogs)
+                if _accept_dialogs(page, dialogs):   # the run was lost with the old kernel
+                    break
                 prompts = page.locator(".jp-InputPrompt").all_inner_texts()
                 started = any(any(ch.isdigit() or ch == "*" for ch in p) for p in prompts)
                 time.sleep(1)

@@ -7,6 +7,10 @@ Providers, for every point of the sweep:
 * ``sdpa_flash``   - ``scaled_dot_product_attention`` with the flash backend pinned;
 * ``sdpa_default`` - ``scaled_dot_product_attention`` with PyTorch's own choice of backend.
 
+The GPU proof (:mod:`workbook_instructor.bench.proof`) also times ``sdpa_efficient`` (the
+memory-efficient SDPA backend pinned) and ``flex`` (``torch.nn.attention.flex_attention`` under
+``torch.compile``), and passes its own function for notebook 07's kernel.
+
 Each point is timed with ``triton.testing.do_bench`` (median) and reported as milliseconds,
 TFLOP/s (FlashAttention convention: forward 4*B*H*N^2*d, causal halved, forward+backward 3.5x),
 the fraction of the measured bf16 matmul peak, the peak memory, and the speed ratio to both
@@ -26,9 +30,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..reference.flops import attention_flops
+from ..reference.flops import FLOP_CONVENTION, attention_flops
 
 PROVIDERS = ("triton", "naive", "sdpa_flash", "sdpa_default")
+EXTRA_PROVIDERS = ("sdpa_efficient", "flex")
 MODES = ("fwd", "fwd_bwd")
 DTYPES = ("bf16", "fp16")
 HEAD_DIMS = (64, 128)
@@ -37,7 +42,7 @@ TOKENS_PER_BATCH = 16384      # B * N is held fixed, as in the FlashAttention pa
 HIDDEN = 2048                 # H * d is held fixed
 
 NO_CUDA_MESSAGE = (
-    "workbook bench attention needs a CUDA GPU, and torch.cuda.is_available() is False here.\n"
+    "{command} needs a CUDA GPU, and torch.cuda.is_available() is False here.\n"
     "Run it on a machine with an NVIDIA GPU (it times Triton kernels, which only the GPU can "
     "run fast). To check the kernels on a CPU, use the Triton interpreter instead: "
     "TRITON_INTERPRET=1 with float32 inputs, as notebook 07 does."
@@ -128,14 +133,14 @@ def environment_info() -> dict:
     return info
 
 
-def add_ratios(rows: list[dict]) -> list[dict]:
-    """Fill speedup_vs_<sdpa> = sdpa ms / provider ms for rows sharing a point."""
+def add_ratios(rows: list[dict], peers=("sdpa_flash", "sdpa_default")) -> list[dict]:
+    """Fill speedup_vs_<peer> = peer ms / provider ms for rows sharing a point."""
     by_point: dict[tuple, dict[str, dict]] = {}
     for row in rows:
         by_point.setdefault(_point_key(row), {})[row["provider"]] = row
     for providers in by_point.values():
         for row in providers.values():
-            for ref in ("sdpa_flash", "sdpa_default"):
+            for ref in peers:
                 other = providers.get(ref)
                 ok = row.get("ms") and other is not None and other.get("ms")
                 row[f"speedup_vs_{ref}"] = round(other["ms"] / row["ms"], 4) if ok else None
@@ -156,7 +161,7 @@ def write_results(rows: list[dict], out_dir, *, matmul_peak_tflops=None, env=Non
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": env if env is not None else environment_info(),
         "matmul_peak_tflops": matmul_peak_tflops,
-        "flop_convention": "fwd = 4*B*H*N^2*d; causal halves it; fwd_bwd = 3.5 x fwd",
+        "flop_convention": FLOP_CONVENTION,
         "timing": "triton.testing.do_bench, median",
         "arguments": args or {},
         "results": add_ratios(list(rows)),
@@ -182,8 +187,10 @@ def plot_results(source, out_png) -> Path:
     cols = max(1, min(4, len(panels)))
     nrows = max(1, math.ceil(len(panels) / cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
+    drawn = [p for p in PROVIDERS + EXTRA_PROVIDERS if any(r["provider"] == p for r in rows)]
+    drawn += sorted({r["provider"] for r in rows} - set(drawn))
     for ax, (mode, d, causal) in zip(axes.flat, panels):
-        for provider in PROVIDERS:
+        for provider in drawn:
             pts = sorted((r["N"], r["tflops"]) for r in rows
                          if (r["mode"], r["d"], r["causal"], r["provider"]) == (mode, d, causal, provider)
                          and r.get("status") == "ok" and r.get("tflops") is not None)
@@ -252,23 +259,75 @@ def _attention_fn(provider, causal):
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
                 return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return flash
+    if provider == "sdpa_efficient":
+        def efficient(q, k, v):
+            with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
+                return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return efficient
     if provider == "sdpa_default":
         return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    if provider == "flex":
+        return _flex_fn(causal)
     raise ValueError(f"unknown provider {provider!r}")
 
 
-def time_point(p: Point, provider: str, peak_tflops=None, warmup=25, rep=100) -> dict:
-    """Time one provider on one point; out-of-memory and errors become a status."""
+_compiled_flex = None
+
+
+def _flex_fn(causal):
+    """FlexAttention compiled once per process (static shapes: each N compiles its own kernel,
+    its best case); a causal block mask is built once per N, outside the timed call."""
+    global _compiled_flex
+    import torch
+    import torch._dynamo
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    if _compiled_flex is None:
+        for name in ("recompile_limit", "cache_size_limit"):  # one entry per N, d, mask, grad
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    masks = {}
+
+    def below_diagonal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    def flex(q, k, v):
+        mask = None
+        if causal:
+            n = q.shape[-2]
+            if n not in masks:
+                masks[n] = create_block_mask(below_diagonal, None, None, n, n, device=q.device)
+            mask = masks[n]
+        return _compiled_flex(q, k, v, block_mask=mask)
+    return flex
+
+
+def new_row(p: Point, provider: str, status: str = "ok", note: str | None = None) -> dict:
+    """One result row: the point, the provider and empty measurements."""
+    row = {**asdict(p), "provider": provider, "flops": p.flops, "status": status, "ms": None,
+           "tflops": None, "fraction_of_matmul_peak": None, "peak_memory_bytes": None}
+    if note:
+        row["note"] = note
+    return row
+
+
+def time_point(p: Point, provider: str, peak_tflops=None, warmup=25, rep=100, fn=None,
+               timed=True) -> dict:
+    """Time one provider on one point; out-of-memory and errors become a status.
+
+    ``fn(q, k, v)`` replaces the provider's own function (the proof times notebook 07's kernel
+    this way); ``timed=False`` only measures the peak memory of one call. A first call (compiling
+    and autotuning) runs before the peak is measured, so tuning buffers stay out of it."""
     import torch
     from triton.testing import do_bench
 
-    row = {**asdict(p), "provider": provider, "flops": p.flops, "status": "ok", "ms": None,
-           "tflops": None, "fraction_of_matmul_peak": None, "peak_memory_bytes": None}
+    row = new_row(p, provider)
     total = torch.cuda.get_device_properties(0).total_memory
     if provider == "naive" and naive_bytes(p) > total:
         row.update(status="oom", note=f"predicted: needs {naive_bytes(p) / 2**30:.0f} GiB for N x N")
         return row
-    fn = _attention_fn(provider, p.causal)
+    fn = fn or _attention_fn(provider, p.causal)
     q, k, v = (None, None, None)
     try:
         torch.cuda.empty_cache()
@@ -283,11 +342,17 @@ def time_point(p: Point, provider: str, peak_tflops=None, warmup=25, rep=100) ->
                 out.backward(dout)
             return out
 
+        step()
+        torch.cuda.synchronize()
+        for t in (q, k, v):
+            t.grad = None
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         step()
         torch.cuda.synchronize()
         row["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated() - base)
+        if not timed:
+            return row
         ms = do_bench(step, warmup=warmup, rep=rep, grad_to_none=[q, k, v] if grad else None,
                       return_mode="median")
         row["ms"] = round(float(ms), 5)
@@ -307,14 +372,14 @@ def time_point(p: Point, provider: str, peak_tflops=None, warmup=25, rep=100) ->
     return row
 
 
-def check_cuda() -> str | None:
+def check_cuda(command="workbook bench attention") -> str | None:
     """None when the benchmark can run, else the reason it cannot."""
     try:
         import torch
     except ImportError:  # pragma: no cover
         return "torch is not installed"
     if not torch.cuda.is_available():
-        return NO_CUDA_MESSAGE
+        return NO_CUDA_MESSAGE.format(command=command)
     try:
         import triton  # noqa: F401
     except ImportError:

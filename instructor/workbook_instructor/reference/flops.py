@@ -1,6 +1,9 @@
 """FLOP counts of attention (the answer to notebook 07's FLOP exercise; used by the benchmark)."""
 from __future__ import annotations
 
+FLOP_CONVENTION = ("fwd = 4*B*H*N^2*d (the matmuls QK^T and PV, 2 FLOPs per multiply-add); "
+                   "causal halves it; bwd = 2.5 x fwd; fwd_bwd = 3.5 x fwd")
+
 
 def attention_flops(B: int, H: int, N: int, d: int, causal: bool, mode: str) -> float:
     """FLOPs of attention, FlashAttention convention (matmuls only)."""
