@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 
 from .policy import parse
@@ -70,12 +71,14 @@ def _helper_templates(call: ast.Call, helper: str) -> list[str]:
             rf"\(got {NUMBER}, expected {NUMBER}\){suffix}"]
 
 
-def templates(test_source: str) -> list[re.Pattern]:
-    """The messages that the test cell ``test_source`` can raise through the course's helpers."""
+@functools.lru_cache(maxsize=1024)
+def templates(test_source: str) -> tuple[re.Pattern, ...]:
+    """The messages that the test cell ``test_source`` can raise through the course's helpers
+    (cached: every student who fails a test asks for the same cell's templates)."""
     try:
         tree = parse(test_source)
     except (SyntaxError, ValueError):
-        return []
+        return ()
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -86,7 +89,7 @@ def templates(test_source: str) -> list[re.Pattern]:
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
                 and getattr(node.exc.func, "id", None) == "AssertionError" and node.exc.args:
             found.append(_pattern(node.exc.args[0]))
-    return [re.compile(t, re.DOTALL) for t in found if t]
+    return tuple(re.compile(t, re.DOTALL) for t in found if t)
 
 
 EXCEPTION_NAME = re.compile(r"[A-Za-z]{1,24}(?:Error|Exception|Exit|Interrupt|Warning)|gaierror|herror|timeout")

@@ -32,6 +32,7 @@ dynamic half.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -80,10 +81,12 @@ DYNAMIC_ATTR = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 _PARSING = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(code: str) -> ast.Module:
     """``ast.parse``, one thread at a time: Python 3.11's parser can fail with "AST constructor
     recursion depth mismatch" when threads parse at once (the grader grades students on
-    threads)."""
+    threads). Cached: every student's notebook repeats the released cells, and the rules, the
+    import scan and the feedback filter read the same cells. Callers must not change the tree."""
     with _PARSING:
         return ast.parse(code)
 

@@ -88,6 +88,21 @@ def _fwd_kernel(Q, K, V, O, LSE, N, qk_scale, stride_b, stride_h, stride_n,
 
 
 @triton.jit
+def _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
+                       CAUSAL: tl.constexpr, PRECISION: tl.constexpr):
+    """One [BLOCK_M, BLOCK_N] tile of the backward pass, shared by both backward kernels: the
+    probabilities P recomputed from the saved log-sum-exp (``lse`` in base 2), and the scores'
+    gradient dS = P * (dO V^T - delta)."""
+    s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
+    keep = row_ok[:, None] & col_ok[None, :]
+    if CAUSAL:
+        keep = keep & (rows[:, None] >= cols[None, :])
+    p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
+    dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+    return p, p * (dp - delta[:, None])
+
+
+@triton.jit
 def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, N, sm_scale, stride_b, stride_h, stride_n,
                      H: tl.constexpr, D: tl.constexpr, CAUSAL: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PRECISION: tl.constexpr):
@@ -116,14 +131,9 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, N, sm_scale, stride_b, str
         do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
         lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
         delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
-        keep = row_ok[:, None] & col_ok[None, :]
-        if CAUSAL:
-            keep = keep & (rows[:, None] >= cols[None, :])
-        p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
+        p, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
+                                   CAUSAL, PRECISION)
         dv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PRECISION)
-        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-        ds = p * (dp - delta[:, None])
         dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PRECISION)
     tl.store(DK + base + kv_ptrs, (dk * sm_scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
     tl.store(DV + base + kv_ptrs, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
@@ -157,13 +167,8 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
         kv_ptrs = cols[:, None] * stride_n + offs_d[None, :]
         k = tl.load(K + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
         v = tl.load(V + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
-        keep = row_ok[:, None] & col_ok[None, :]
-        if CAUSAL:
-            keep = keep & (rows[:, None] >= cols[None, :])
-        p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
-        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-        ds = p * (dp - delta[:, None])
+        _, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
+                                   CAUSAL, PRECISION)
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
     tl.store(DQ + base + ptrs, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
 
