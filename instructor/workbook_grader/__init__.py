@@ -14,6 +14,8 @@ them in this order and never goes back):
 8. ``report``      once per class: grades.csv, cells.csv, feedback pages, a summary table;
    ``gradebook``  the class's nbgrader gradebook
 
+With ``--dask``, ``remote`` carries one student's stages 3-7 to a Dask worker and back.
+
 docs/GRADING.md describes the behaviour and docs/THREAT-MODEL.md what a cheating student
 can and cannot do.
 """

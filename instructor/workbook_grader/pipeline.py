@@ -39,6 +39,15 @@ def grade_one(sub: Submission, master: masters.Master, settings: Settings) -> St
     return score(sub.student, master, inspection, execution, found, settings.student_timeout)
 
 
+def grade_failed(sub: Submission, master: masters.Master, settings: Settings,
+                 err: Exception) -> StudentResult:
+    """The result of a student on whom the grader itself failed: what inspection found, the
+    rest at 0, and the error as the reason."""
+    result = score(sub.student, master, inspect(sub, master), None, None, settings.student_timeout)
+    result.reasons.append(f"the grader failed on this submission: {err!r}")
+    return result
+
+
 def _result_path(out: Path, sub: Submission) -> Path:
     return out / "results" / sub.assignment / f"{sub.student}.json"
 
@@ -59,9 +68,9 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
     """Grade everything under ``submissions``; write the reports into ``out``.
 
     Students run ``jobs`` at a time on this machine, or, with ``dask`` set to the address of
-    a Dask distributed scheduler (``tcp://host:8786``), on that cluster's workers: each worker
-    must see the course, the submissions and ``out`` at the same paths (a shared filesystem)
-    and have the workbook installed. ``dask="local"`` starts a LocalCluster of ``jobs`` workers.
+    a Dask distributed scheduler (``tcp://host:8786``), on that cluster's workers, which need
+    the course's Python environment but no shared filesystem (``remote``).
+    ``dask="local"`` starts a LocalCluster of ``jobs`` workers.
     """
     jobs = jobs or default_jobs()
     if jobs < 1:
@@ -78,7 +87,7 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
                         threads=max(1, default_jobs() // jobs),
                         memory_bytes=int(memory_gib * 1024 ** 3),
                         hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
-    _prefetch_assets()
+    prefetch_assets()
     if not dask:  # start the kernel factory now: its imports overlap the master releases
         from .sandbox.kernelspec import isolation_note
 
@@ -108,11 +117,8 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
         try:
             result = grade_one(sub, master, settings)
         except Exception as err:  # one student's failure must never stop the class
-            result = score(sub.student, master, inspect(sub, master), None, None,
-                           settings.student_timeout)
-            result.reasons.append(f"the grader failed on this submission: {err!r}")
+            result = grade_failed(sub, master, settings, err)
         result.fingerprint = fingerprint
-        write_atomically(_result_path(out, sub), result.to_json())
         return sub, result
 
     bar = None
@@ -120,7 +126,11 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="grading", unit="student", file=sys.stderr)
-    for sub, result in (_on_dask(dask, jobs, run, todo) if dask else _on_threads(jobs, run, todo)):
+    stream = (_on_dask(dask, jobs, todo, prepared, settings, course) if dask
+              else _on_threads(jobs, run, todo))
+    for sub, result in stream:
+        if result.fingerprint:   # a student whose worker failed is graded again next run
+            write_atomically(_result_path(out, sub), result.to_json())
         results[sub] = result
         if bar is not None:
             bar.update(1)
@@ -133,14 +143,21 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
     return ordered, problems
 
 
-def _prefetch_assets() -> None:
-    """Kernels run without network, so cache the review snippets here first (once)."""
+_PREFETCHED = False
+
+
+def prefetch_assets() -> None:
+    """Kernels run without network, so cache the review snippets here first (once a process)."""
+    global _PREFETCHED
+    if _PREFETCHED:
+        return
     from transformer_workbook.data.reviews import fetch_sdist
 
     try:
         fetch_sdist()
     except RuntimeError as err:  # offline grader: notebooks that need the snippets will say so
         print(f"warning: {err}", file=sys.stderr)
+    _PREFETCHED = True
 
 
 def _on_threads(jobs: int, run, todo):
@@ -150,12 +167,18 @@ def _on_threads(jobs: int, run, todo):
             yield future.result()
 
 
-def _on_dask(address: str, jobs: int, run, todo):
-    """The same per-student function, scheduled by Dask distributed instead of local threads.
+def _on_dask(address: str, jobs: int, todo, prepared, settings: Settings, course):
+    """The students on the workers of a Dask distributed cluster (``remote`` says how: each
+    worker gets the master and the student's notebooks as bytes, and sends back the result,
+    the executed notebooks and nbgrader's log; no filesystem is shared).
 
-    Each worker saves its student's result file (the resume checkpoint) in ``out``; the
-    results also come back here, and only this process writes the reports and the gradebook.
+    A student whose task fails on the worker (the workbook not installed there, a worker that
+    died) gets a result that says so; the other students go on.
     """
+    import uuid
+
+    from . import remote
+
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as err:
@@ -166,12 +189,31 @@ def _on_dask(address: str, jobs: int, run, todo):
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         address = cluster.scheduler_address
+    run_id = uuid.uuid4().hex[:12]
     try:
         with Client(address, timeout="30s") as client:
-            futures = [client.submit(run, item, pure=False, key=f"grade-{item[0].assignment}-"
-                                     f"{item[0].student}") for item in todo]
-            for future in dask_completed(futures):
-                yield future.result()
+            payloads = {a: client.scatter(remote.master_payload(course, m), broadcast=False)
+                        for a, m in prepared.items()}
+            futures = {}
+            for sub, fingerprint in todo:
+                master = prepared[sub.assignment]
+                task = remote.job(sub, list(master.cells), settings, run_id)
+                future = client.submit(remote.grade, task, payloads[sub.assignment], pure=False,
+                                       key=f"grade-{run_id}-{sub.assignment}-{sub.student}",
+                                       retries=0)
+                futures[future] = (sub, fingerprint)
+            for future in dask_completed(list(futures)):
+                sub, fingerprint = futures[future]
+                try:
+                    returned = future.result()
+                except Exception as err:  # noqa: BLE001 - the worker's error, per student
+                    yield sub, remote.unreachable_result(sub.student, sub.assignment,
+                                                         prepared[sub.assignment], err)
+                    continue
+                remote.save_returned(returned, settings.work)
+                result = StudentResult.from_json(returned["result"])
+                result.fingerprint = fingerprint
+                yield sub, result
     except OSError as err:
         raise GradingError(f"could not reach the Dask scheduler at {address}: {err}") from err
     finally:
