@@ -4,6 +4,13 @@
     .venv/bin/python scripts/bench_grading.py --students 200 --modes workbook
     .venv/bin/python scripts/bench_grading.py --modes workbook workbook-no-prewarm  # fork server
 
+With ``workbook`` among the modes, it also measures the floor: the cells that the grader ran
+for each student (its executed notebooks, hidden tests included, the grader's own integrity
+checks left out), run again in kernels that were started and had the course's preload imported
+before the clock starts, ``--jobs`` kernels at once as in the graded run. ``overhead`` is the
+graded run's wall time per student slot (wall x jobs / students) over that floor: 1.0 would
+mean that grading costs nothing beyond the students' own cells.
+
 The class is built from the sample submissions of one assignment (reference, untouched release,
 one per wrong submission), cycled until there are N students. Prints a JSON record with the
 machine, versions and seconds; the numbers go into docs/results/grading-benchmark.md.
@@ -66,6 +73,64 @@ def time_stock(subs: Path, course: Path, assignment: str) -> float:
     return time.perf_counter() - start
 
 
+CANARY_MARK = "# Integrity check inserted by the grader"
+
+
+def _cells_to_time(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+            and not "".join(c["source"]).startswith(CANARY_MARK)]
+
+
+def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
+              timeout: float) -> float:
+    """Seconds that ``codes`` take in a kernel whose start and imports are already done."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "WORKBOOK_SIZE": "grade", "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads), "MPLBACKEND": "agg", "TQDM_DISABLE": "1",
+           "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cwd.mkdir(parents=True, exist_ok=True)
+    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(cwd))
+    quiet = {"output_hook": lambda msg: None, "store_history": False}
+    try:
+        warm = "\n".join(f"try:\n    import {m}\nexcept Exception:\n    pass" for m in preload)
+        client.execute_interactive(warm, timeout=600, **quiet)
+        start = time.perf_counter()
+        for code in codes:
+            client.execute_interactive(code, timeout=timeout, **quiet)
+        return time.perf_counter() - start
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path) -> dict:
+    """Per student, the seconds of its own graded cells in a warm kernel (see the docstring).
+    Each distinct submission of the cycled class runs once; the class's mean weights them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    students = sorted(p.name for p in subs.iterdir())
+    kinds: dict[str, list[str]] = {}
+    for student in students:
+        kinds.setdefault(student.split("-", 1)[1], []).append(student)
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+
+    def one(kind: str) -> tuple[str, float]:
+        student = kinds[kind][0]
+        folder = out / ".work" / "students" / assignment / student / "autograded" / student
+        notebooks = sorted((folder / assignment).glob("*.ipynb"))
+        seconds = sum(_warm_run(_cells_to_time(nb), COURSE.preload, threads,
+                                scratch / student, COURSE.cell_timeout) for nb in notebooks)
+        return kind, seconds
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        per_kind = dict(pool.map(one, sorted(kinds)))
+    mean = sum(per_kind[k] * len(v) for k, v in kinds.items()) / len(students)
+    return {"per_submission": {k: round(v, 2) for k, v in sorted(per_kind.items())},
+            "mean_per_student": round(mean, 2)}
+
+
 def machine() -> dict:
     model = ""
     try:
@@ -106,6 +171,14 @@ def main() -> None:
             record.setdefault("students_per_minute", {})[mode] = round(
                 60 * args.students / took, 2)
             print(f"{mode}: {took:.1f} s", file=sys.stderr, flush=True)
+            if mode == "workbook":
+                floor = time_floor(Path(tmp) / f"out-{mode}", subs, args.assignment, args.jobs,
+                                   Path(tmp) / "floor")
+                slot = took * args.jobs / args.students
+                record["floor"] = {**floor, "wall_per_student_slot": round(slot, 2),
+                                   "overhead": round(slot / floor["mean_per_student"], 2)}
+                print(f"floor: {floor['mean_per_student']:.2f} s per student; overhead "
+                      f"{record['floor']['overhead']:.2f}x", file=sys.stderr, flush=True)
     if {"workbook", "stock"} <= record["seconds"].keys():
         record["speedup"] = round(record["seconds"]["stock"] / record["seconds"]["workbook"], 2)
     print(json.dumps(record, indent=1))
