@@ -83,3 +83,23 @@ def test_wrong_submission_loses_points_where_expected(assignment, mutant, class_
             f"{by_id[gid].max_points}): the test cannot fail on this mistake")
         assert by_id[gid].message, f"{gid} failed without a message for the student"
     assert wrong.score < results["reference"].score
+
+
+EXPECTED = COURSE.autograder_dir / "expected-scores.json"
+
+
+@pytest.mark.parametrize("assignment", _per_assignment())
+def test_sample_class_scores_are_as_recorded(assignment, class_results):
+    """The sample class (what `workbook demo --all` grades) scores exactly as recorded in
+    autograder/expected-scores.json: a faster or stricter grader must not change a grade by
+    accident. After an intended change (a new test, a new wrong submission), update the file
+    with the values this test prints."""
+    import json
+
+    got = {s: r.score for s, r in sorted(class_results(assignment).items())}
+    recorded = json.loads(EXPECTED.read_text(encoding="utf-8")).get(assignment, {})
+    changed = {s: {"recorded": recorded.get(s), "now": got.get(s)}
+               for s in sorted(set(recorded) | set(got)) if recorded.get(s) != got.get(s)}
+    assert not changed, (
+        f"{assignment}: the sample class scored differently from "
+        f"autograder/expected-scores.json: {changed}")
