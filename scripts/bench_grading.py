@@ -175,7 +175,10 @@ def main() -> None:
                 floor = time_floor(Path(tmp) / f"out-{mode}", subs, args.assignment, args.jobs,
                                    Path(tmp) / "floor")
                 slot = took * args.jobs / args.students
+                ran = [json.loads(p.read_text())["seconds"] for p in
+                       (Path(tmp) / f"out-{mode}" / "results" / args.assignment).glob("*.json")]
                 record["floor"] = {**floor, "wall_per_student_slot": round(slot, 2),
+                                   "nbgrader_run_per_student": round(sum(ran) / len(ran), 2),
                                    "overhead": round(slot / floor["mean_per_student"], 2)}
                 print(f"floor: {floor['mean_per_student']:.2f} s per student; overhead "
                       f"{record['floor']['overhead']:.2f}x", file=sys.stderr, flush=True)

@@ -229,3 +229,25 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
                         "--dask", "tcp://127.0.0.1:9")
     assert done.returncode == 2
     assert "could not reach the Dask scheduler" in done.stderr
+
+
+def test_our_empty_gradebook_is_nbgraders_own(tmp_path):
+    """Course.generate creates each new gradebook itself (nbgrader would start an `alembic
+    heads` process for its schema stamp, seconds on a 2-core machine): same tables, same
+    stamp as a gradebook that nbgrader's Gradebook creates."""
+    import sqlite3
+
+    from nbgrader.api import Gradebook
+    from workbook_instructor.course import new_gradebook, scripts_on_path
+
+    ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
+    new_gradebook(ours)
+    with scripts_on_path():   # nbgrader runs `alembic` from this interpreter's scripts folder
+        Gradebook(f"sqlite:///{theirs}").close()
+
+    def described(path):
+        with sqlite3.connect(path) as db:
+            return (db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall(),
+                    db.execute("SELECT version_num FROM alembic_version").fetchall())
+
+    assert described(ours) == described(theirs)

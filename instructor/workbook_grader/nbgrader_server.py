@@ -40,7 +40,9 @@ def enabled() -> bool:
 
 def _preload() -> None:
     """Import what ``nbgrader autograde`` needs, without running any of it."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # slow and unused; see nbgrader_main
+    from .nbgrader_main import skip_slow_imports
+
+    skip_slow_imports()
     import nbgrader.apps.autogradeapp  # noqa: F401
     import nbgrader.apps.nbgraderapp  # noqa: F401
     import nbgrader.converters.autograde  # noqa: F401

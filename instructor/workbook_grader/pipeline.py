@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transformer_workbook.storage import write_atomically
 
-from . import canaries, masters, report
+from . import canaries, masters, nbgrader_server, report
 from .execute import Settings, execute
 from .gradebook import write_gradebook
 from .inspect import inspect
@@ -88,18 +88,23 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
                         memory_bytes=int(memory_gib * 1024 ** 3),
                         hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
     prefetch_assets()
-    if not dask:  # start the kernel factory now: its imports overlap the master releases
+    # Start the kernel factory (its imports take seconds) and the pre-started nbgrader in the
+    # background: they overlap the master releases, which run here meanwhile.
+    starting = [] if dask else [_in_background(settings.factory), _in_background(
+        lambda: nbgrader_server.shared(str(course.root), course.nbgrader_env()))]
+    prepared = {a: masters.prepare(course, a, work / "master" / a)
+                for a in sorted({s.assignment for s in subs})}
+    if starting:
         from .sandbox.kernelspec import isolation_note
 
-        factory = settings.factory()
+        factory = starting[0].result()
+        starting[1].result()
         note = isolation_note(factory)
         if note:
             print(f"warning: {note}", file=sys.stderr)
         for failed in getattr(factory, "failed", []):
             print(f"note: c.GradingSandbox.preload: {failed} (each kernel imports it itself)",
                   file=sys.stderr)
-    prepared = {a: masters.prepare(course, a, work / "master" / a)
-                for a in sorted({s.assignment for s in subs})}
 
     results: dict[Submission, StudentResult] = {}
     todo = []
@@ -158,6 +163,23 @@ def prefetch_assets() -> None:
     except RuntimeError as err:  # offline grader: notebooks that need the snippets will say so
         print(f"warning: {err}", file=sys.stderr)
     _PREFETCHED = True
+
+
+def _in_background(start):
+    """Run ``start()`` on a thread of its own; the returned future gives its result."""
+    from concurrent.futures import Future
+    import threading
+
+    future: Future = Future()
+
+    def target():
+        try:
+            future.set_result(start())
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits on it
+            future.set_exception(err)
+
+    threading.Thread(target=target, daemon=True).start()
+    return future
 
 
 def _on_threads(jobs: int, run, todo):

@@ -50,6 +50,35 @@ class Mutant:
     loses: list[str] = field(default_factory=list)
 
 
+def _alembic_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, read from nbgrader's own migration
+    scripts in this process (nbgrader asks a new ``alembic heads`` process, which imports
+    nbgrader again: seconds per gradebook on a 2-core machine)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+
+
+def new_gradebook(db: Path) -> None:
+    """An empty nbgrader gradebook at ``db``: nbgrader's tables and its alembic stamp, exactly
+    what ``nbgrader.api.Gradebook`` writes when it finds no database."""
+    from nbgrader.api import Base
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{db}", future=True)
+    try:
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                               {"v": _alembic_head()})
+    finally:
+        engine.dispose()
+
+
 @dataclass(frozen=True)
 class Course:
     root: Path
@@ -136,6 +165,9 @@ class Course:
         """``nbgrader generate_assignment``: write the student version of ``assignment`` into
         ``release_dir/assignment`` and record its grade cells (hidden tests included) in the
         gradebook ``db``. Returns the released folder."""
+        from workbook_grader.nbgrader_main import skip_slow_imports
+
+        skip_slow_imports()
         from nbgrader.converters import GenerateAssignment
         from nbgrader.coursedir import CourseDirectory
         from nbgrader.utils import capture_log
@@ -146,6 +178,8 @@ class Course:
             "root": str(self.root), "release_directory": str(Path(release_dir).resolve()),
             "db_url": f"sqlite:///{Path(db).resolve()}", "assignment_id": assignment}}))
         Path(db).parent.mkdir(parents=True, exist_ok=True)
+        if not Path(db).exists():
+            new_gradebook(Path(db))
         converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
         converter.force = converter.create_assignment = True
         with scripts_on_path():  # nbgrader runs `alembic` when it creates a gradebook
