@@ -86,10 +86,10 @@ def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
               timeout: float) -> float:
     """Seconds that ``codes`` take in a kernel whose start and imports are already done."""
     from jupyter_client.manager import start_new_kernel
+    from workbook_grader.execute import Settings
 
-    env = {**os.environ, "WORKBOOK_SIZE": "grade", "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "MPLBACKEND": "agg", "TQDM_DISABLE": "1",
-           "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # the environment the grader gives its kernels (size, threads, offline, seeds)
+    env = Settings(course=COURSE, work=cwd, cell_timeout=int(timeout), threads=threads).env()
     cwd.mkdir(parents=True, exist_ok=True)
     manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(cwd))
     quiet = {"output_hook": lambda msg: None, "store_history": False}

@@ -231,19 +231,20 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
     assert "could not reach the Dask scheduler" in done.stderr
 
 
-def test_our_empty_gradebook_is_nbgraders_own(tmp_path):
+def test_our_empty_gradebook_is_nbgraders_own(tmp_path, monkeypatch):
     """Course.generate creates each new gradebook itself (nbgrader would start an `alembic
     heads` process for its schema stamp, seconds on a 2-core machine): same tables, same
     stamp as a gradebook that nbgrader's Gradebook creates."""
     import sqlite3
 
     from nbgrader.api import Gradebook
-    from workbook_instructor.course import new_gradebook, scripts_on_path
+    from workbook_instructor.course import new_gradebook
 
     ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
     new_gradebook(ours)
-    with scripts_on_path():   # nbgrader runs `alembic` from this interpreter's scripts folder
-        Gradebook(f"sqlite:///{theirs}").close()
+    # nbgrader runs `alembic` from this interpreter's scripts folder
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    Gradebook(f"sqlite:///{theirs}").close()
 
     def described(path):
         with sqlite3.connect(path) as db:

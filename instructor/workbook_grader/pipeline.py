@@ -6,6 +6,7 @@ it exists (a killed run resumes where it stopped) and writes the class's reports
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -88,17 +89,19 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
                         memory_bytes=int(memory_gib * 1024 ** 3),
                         hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
     prefetch_assets()
-    # Start the kernel factory (its imports take seconds) and the pre-started nbgrader in the
-    # background: they overlap the master releases, which run here meanwhile.
-    starting = [] if dask else [_in_background(settings.factory), _in_background(
-        lambda: nbgrader_server.shared(str(course.root), course.nbgrader_env()))]
-    prepared = {a: masters.prepare(course, a, work / "master" / a)
-                for a in sorted({s.assignment for s in subs})}
-    if starting:
+    # Start the kernel factory (its imports take seconds) and the pre-started nbgrader on
+    # threads: they overlap the master releases, which run here meanwhile.
+    with ThreadPoolExecutor(max_workers=2) as starter:
+        starting = [] if dask else [
+            starter.submit(settings.factory),
+            starter.submit(nbgrader_server.shared, str(course.root), course.nbgrader_env())]
+        prepared = {a: masters.prepare(course, a, work / "master" / a)
+                    for a in sorted({s.assignment for s in subs})}
+        started = [future.result() for future in starting]
+    if started:
         from .sandbox.kernelspec import isolation_note
 
-        factory = starting[0].result()
-        starting[1].result()
+        factory = started[0]
         note = isolation_note(factory)
         if note:
             print(f"warning: {note}", file=sys.stderr)
@@ -148,38 +151,15 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
     return ordered, problems
 
 
-_PREFETCHED = False
-
-
+@functools.cache
 def prefetch_assets() -> None:
     """Kernels run without network, so cache the review snippets here first (once a process)."""
-    global _PREFETCHED
-    if _PREFETCHED:
-        return
     from transformer_workbook.data.reviews import fetch_sdist
 
     try:
         fetch_sdist()
     except RuntimeError as err:  # offline grader: notebooks that need the snippets will say so
         print(f"warning: {err}", file=sys.stderr)
-    _PREFETCHED = True
-
-
-def _in_background(start):
-    """Run ``start()`` on a thread of its own; the returned future gives its result."""
-    from concurrent.futures import Future
-    import threading
-
-    future: Future = Future()
-
-    def target():
-        try:
-            future.set_result(start())
-        except BaseException as err:  # noqa: BLE001 - handed to whoever waits on it
-            future.set_exception(err)
-
-    threading.Thread(target=target, daemon=True).start()
-    return future
 
 
 def _on_threads(jobs: int, run, todo):

@@ -186,11 +186,8 @@ def grade(job: dict, payload: dict) -> dict:
     master = _master_here(root, payload, job["run"])
     sub = _submission_here(root, job)
     work = root / "runs" / job["run"] / "out" / ".work"
-    import workbook_grader
-
-    packages = (Path(workbook_grader.__file__).resolve().parent,
-                Path(workbook_instructor.course.__file__).resolve().parent)
-    settings = Settings(course=course, work=work, hidden=(root, *packages), **job["settings"])
+    settings = Settings(course=course, work=work, hidden=(root, *course.hidden_from_students()),
+                        **job["settings"])
     try:
         try:
             result = grade_one(sub, master, settings)
@@ -208,13 +205,10 @@ def unreachable_result(student: str, assignment: str, master, err: BaseException
     """The result of a student whose worker failed (the workbook missing there, a worker that
     died): 0 points, a reason that says what to check, and no fingerprint, so that the next
     run grades the student again."""
-    from .results import CellResult, StudentResult
+    from .inspect import Inspection
+    from .score import score
 
-    result = StudentResult(student, assignment, status="error", reasons=[
-        f"a Dask worker could not grade this submission ({type(err).__name__}: "
-        f"{str(err)[:300]}); {ENVIRONMENT_HINT}"])
-    result.cells = [CellResult(gid, notebook, 0.0, points, "not graded",
-                               gid in master.hidden.get(notebook, set()))
-                    for notebook, cells in master.cells.items() for gid, points in cells.items()]
-    result.total()
+    result = score(student, master, Inspection(), None, None, 0.0)
+    result.reasons.append(f"a Dask worker could not grade this submission "
+                          f"({type(err).__name__}: {str(err)[:300]}); {ENVIRONMENT_HINT}")
     return result

@@ -12,7 +12,6 @@ grader's master copies alike.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import os
@@ -22,16 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIG = "nbgrader_config.py"
-
-
-@contextlib.contextmanager
-def scripts_on_path():
-    saved = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + saved
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = saved
 
 
 class CourseError(Exception):
@@ -50,6 +39,7 @@ class Mutant:
     loses: list[str] = field(default_factory=list)
 
 
+@functools.cache
 def _alembic_head() -> str:
     """The newest revision of nbgrader's gradebook schema, read from nbgrader's own migration
     scripts in this process (nbgrader asks a new ``alembic heads`` process, which imports
@@ -182,8 +172,7 @@ class Course:
             new_gradebook(Path(db))
         converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
         converter.force = converter.create_assignment = True
-        with scripts_on_path():  # nbgrader runs `alembic` when it creates a gradebook
-            done = capture_log(converter)
+        done = capture_log(converter)   # the gradebook exists: nbgrader starts no alembic
         if not done["success"]:
             raise CourseError(f"nbgrader could not generate {assignment}:\n"
                               f"{done.get('error', '')[-4000:]}\n{done.get('log', '')[-2000:]}")
