@@ -31,7 +31,7 @@ c.LimitOutput.max_traceback = 40
 # imported these modules (so no student pays for importing torch), then sandboxed. List what
 # the course's notebooks import; a module missing here is simply imported by the notebook.
 c.GradingSandbox.preload = [
-    "numpy", "torch", "matplotlib.pyplot", "tqdm.auto", "ipywidgets", "ipykernel.kernelapp",
+    "numpy", "torch", "matplotlib.pyplot", "tqdm.auto", "ipywidgets",
     "tokenizers", "transformers", "transformers.models.bert.modeling_bert",
     "transformers.models.llama.modeling_llama", "torch.utils.tensorboard", "triton",
     "triton.language", "peft", "bitsandbytes",

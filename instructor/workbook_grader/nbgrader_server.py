@@ -47,6 +47,16 @@ def _preload() -> None:
     import nbgrader.apps.nbgraderapp  # noqa: F401
     import nbgrader.converters.autograde  # noqa: F401
     import jupyter_client.manager  # noqa: F401
+    # Imported or built by every autograde run: once here rather than once per student.
+    import IPython  # noqa: F401  (nbconvert's execute preprocessor)
+    import sqlalchemy.dialects.sqlite  # noqa: F401  (the gradebook's engine)
+    from nbformat import v4, validator
+
+    # nbformat compiles a JSON-schema validator per (format version, strict or relaxed) on
+    # first use, about 0.2 s of CPU in each student's nbgrader otherwise.
+    for minor in range(v4.nbformat_minor + 1):
+        for relax in (False, True):
+            validator.get_validator(4, minor, relax_add_props=relax)
 
 
 def _child(request: dict) -> None:
