@@ -235,5 +235,30 @@ def test_widget_builds_and_keeps_text_on_bad_input(data_home):
     assert (data_home / "progress.json").exists()
     buttons.children[1].click()
     assert "Done" in header.value
+    assert "moe: " in header.value and f"{len(topics()) - 1} topic(s) not yet asked" in header.value
     with pytest.raises(QuizError):
         quiz_widget(topic="not-a-topic", scorer=FakeScorer())
+
+
+# ---------------------------------------------------------------- progress display (issue #18)
+def test_topics_never_asked_read_not_yet_asked(capsys, data_home):
+    from transformer_workbook.quiz.progress import describe_mastery
+
+    p = Progress()
+    p.record(get_question("moe-routing"), 0.5, "a router picks experts")
+    mastery = p.topic_mastery()
+    assert mastery["moe"] == (0.5, 1, len(questions_for("moe")))
+    assert mastery["peft"] == (None, 0, len(questions_for("peft")))
+    assert describe_mastery(mastery["peft"]) == "not yet asked"
+    assert describe_mastery(mastery["moe"]).startswith("50% (1 of ")
+    assert quiz_cli.run(quiz_args(list_topics=True)) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "not yet asked" in lines["peft"] and "%" not in lines["peft"], lines["peft"]
+    assert "50%" in lines["moe"] and "not yet asked" not in lines["moe"], lines["moe"]
+    # The end of a session names only topics that were asked, and counts the others.
+    assert quiz_cli.run(quiz_args(topic="moe", n=1), input_fn=feed("router top k experts"),
+                        scorer=FakeScorer()) == 0
+    out = capsys.readouterr().out
+    summary = out[out.index("weakest topics"):]
+    assert "moe (" in summary and "peft" not in summary
+    assert f"{len(topics()) - 1} topic(s) not yet asked" in out

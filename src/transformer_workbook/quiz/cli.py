@@ -29,7 +29,7 @@ def _err(message: str) -> int:
 
 
 def run(args, *, input_fn=input, scorer=None) -> int:
-    from .progress import Progress
+    from .progress import Progress, describe_mastery
 
     try:
         topic = resolve_topic(args.topic) if args.topic is not None else None
@@ -54,8 +54,8 @@ def run(args, *, input_fn=input, scorer=None) -> int:
     for message in progress.messages:
         print(f"warning: {message}", file=sys.stderr)
     if args.list_topics:
-        for name, strength in progress.topic_strength().items():
-            print(f"{name:22s} {len(questions_for(name)):2d} questions  mastery {strength:4.0%}")
+        for name, mastery in progress.topic_mastery().items():
+            print(f"{name:22s} {mastery[2]:2d} questions  mastery {describe_mastery(mastery)}")
         return 0
 
     if scorer is None:
@@ -97,8 +97,14 @@ def run(args, *, input_fn=input, scorer=None) -> int:
                       file=sys.stderr)
             done += 1
             break
-    weakest = sorted(progress.topic_strength().items(), key=lambda kv: kv[1])[:3]
-    print("\nweakest topics: " + ", ".join(f"{t} ({s:.0%})" for t, s in weakest))
+    asked = {t: m for t, m in progress.topic_mastery().items() if m[0] is not None}
+    weakest = sorted(asked.items(), key=lambda kv: kv[1][0])[:3]
+    if weakest:
+        print("\nweakest topics so far: "
+              + ", ".join(f"{t} ({describe_mastery(m)})" for t, m in weakest))
+    unasked = len(topics()) - len(asked)
+    if unasked:
+        print(f"{unasked} topic(s) not yet asked (see --list-topics)")
     return 0
 
 

@@ -93,12 +93,29 @@ class Progress:
         return float(entry["attempts"][-1]["score"])
 
     def topic_strength(self) -> dict[str, float]:
-        """Mean latest score per topic over all its bank questions (unseen questions count 0)."""
+        """Mean latest score per topic over all its bank questions (unseen questions count 0).
+
+        Used to pick weak topics; for display use ``topic_mastery``, which tells a topic never
+        asked apart from one answered badly.
+        """
         totals: dict[str, list[float]] = {}
         for q in load_bank():
             s = self.question_score(q.id)
             totals.setdefault(q.topic, []).append(0.0 if s is None else s)
         return {t: sum(v) / len(v) for t, v in totals.items()}
+
+    def topic_mastery(self) -> dict[str, tuple[float | None, int, int]]:
+        """Per topic: (mean latest score over its answered questions or None when none was
+        ever answered, questions answered, questions in the bank)."""
+        seen: dict[str, list[float]] = {}
+        sizes: dict[str, int] = {}
+        for q in load_bank():
+            sizes[q.topic] = sizes.get(q.topic, 0) + 1
+            s = self.question_score(q.id)
+            seen.setdefault(q.topic, [])
+            if s is not None:
+                seen[q.topic].append(s)
+        return {t: (sum(v) / len(v) if v else None, len(v), sizes[t]) for t, v in seen.items()}
 
     def choose(self, n: int, topic: str | None = None, *, seed: int | None = None
                ) -> list[Question]:
@@ -118,3 +135,11 @@ class Progress:
             chosen.append(pool.pop(i))
             weights.pop(i)
         return chosen
+
+
+def describe_mastery(mastery: tuple[float | None, int, int]) -> str:
+    """'not yet asked' for a topic never answered, else e.g. '62% (2 of 3 questions answered)'."""
+    score, answered, total = mastery
+    if score is None:
+        return "not yet asked"
+    return f"{score:.0%} ({answered} of {total} questions answered)"

@@ -11,7 +11,7 @@ def quiz_widget(topic: str | None = None, n: int = 5, *, seed: int | None = None
     """Return a widget that asks ``n`` questions (weak topics first) and scores the answers."""
     import ipywidgets as w
 
-    from .progress import Progress
+    from .progress import Progress, describe_mastery
     from .scorer import Scorer
 
     progress = progress if progress is not None else Progress()
@@ -57,7 +57,12 @@ def quiz_widget(topic: str | None = None, n: int = 5, *, seed: int | None = None
             state["i"] += 1
             show()
         else:
-            header.value = "<b>Done.</b> Run the widget again for more questions."
+            mastery = progress.topic_mastery()
+            asked = [f"{t}: {describe_mastery(m)}" for t, m in mastery.items() if m[0] is not None]
+            unasked = len(mastery) - len(asked)
+            summary = "; ".join(asked + ([f"{unasked} topic(s) not yet asked"] if unasked else []))
+            header.value = ("<b>Done.</b> Run the widget again for more questions.<br>"
+                            f"Your topics: {html.escape(summary)}")
             submit.disabled = skip.disabled = True
 
     submit.on_click(on_submit)
