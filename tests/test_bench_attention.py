@@ -178,3 +178,121 @@ def test_reference_kernel_matches_sdpa_on_cuda():
     for causal in (False, True):
         ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
         torch.testing.assert_close(flash_attention(q, k, v, causal), ref, atol=2e-2, rtol=2e-2)
+
+
+def test_notebook_option_is_parsed():
+    assert parse().notebook is None
+    assert parse("--notebook", "mine.ipynb").notebook == "mine.ipynb"
+
+
+def test_notebook_kernel_is_checked_before_timing_in_the_interpreter(tmp_path):
+    """`--notebook` loads a notebook 07's flash_attention the way the grader runs it and checks
+    it against SDPA before anything is timed: the solution passes, a wrong kernel is refused."""
+    pytest.importorskip("triton")
+    import nbformat
+
+    solution = ROOT / "solutions" / "07-flash-attention" / "07-flash-attention.ipynb"
+    wrong = tmp_path / "wrong.ipynb"
+    nb = nbformat.read(solution, as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("dk = dk * sm_scale", "dk = dk")
+    nbformat.write(nb, wrong)
+    script = textwrap.dedent(f"""
+        import torch
+        from workbook_instructor.bench.attention import notebook_functions
+        small = dict(device="cpu", dtypes=("fp32",), seq_lens=(40,), head_dims=(16,), log=lambda m: None)
+        make = notebook_functions({str(solution)!r}, **small)["notebook"]
+        q = torch.randn(1, 2, 24, 16)
+        ref = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+        torch.testing.assert_close(make(True)(q, q, q), ref, atol=1e-5, rtol=1e-4)
+        try:
+            notebook_functions({str(wrong)!r}, **small)
+        except ValueError as err:
+            assert "correctness checks failed" in str(err) and "dk" in str(err), err
+        else:
+            raise AssertionError("a notebook with a wrong dK was accepted")
+        print("ok")
+    """)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=ROOT)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_reference_kernel_offsets_are_64_bit_in_the_interpreter():
+    """Batch stride 2**31 - 1024 elements (batch 2 starts past 2**31) on a mapping that reserves
+    no memory: a 32-bit b * stride_b would wrap around and batch 2 would come out wrong."""
+    pytest.importorskip("triton")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("maps 16 GiB of address space with MAP_NORESERVE, which needs Linux")
+    script = textwrap.dedent("""
+        import math, mmap, torch, triton
+        from workbook_instructor.reference import flash_kernel as fk
+        B, N, D, S, PAD = 3, 20, 16, 2**31 - 1024, 4096
+        n = PAD + (B - 1) * S + 8 * N * D + 1024
+        buf = mmap.mmap(-1, 4 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000)
+        big = torch.frombuffer(buf, dtype=torch.float32)
+        q, k, v, o, do, dq, dk, dv = (big.as_strided((B, 1, N, D), (S, N * D, D, 1), PAD + j * N * D)
+                                      for j in range(8))
+        for t in (q, k, v, do):
+            t.copy_(torch.randn(B, 1, N, D))
+        qs, ks, vs = (t.clone().requires_grad_(True) for t in (q, k, v))
+        ref = torch.softmax(qs @ ks.transpose(-2, -1) / math.sqrt(D), -1) @ vs
+        grads = torch.autograd.grad(ref, (qs, ks, vs), do.clone())
+        lse = torch.empty(B, 1, N)
+        meta = dict(H=1, D=D, CAUSAL=False, BLOCK_M=16, BLOCK_N=16, PRECISION="ieee")
+        fk._fwd_kernel[(2, B)](q, k, v, o, lse, N, fk.LOG2E / math.sqrt(D), S, N * D, D, **meta)
+        torch.testing.assert_close(o.clone(), ref.detach(), atol=1e-5, rtol=1e-4)
+        delta = (o.clone() * do.clone()).sum(-1)
+        fk._bwd_dkdv_kernel[(2, B)](q, k, v, do, lse, delta, dk, dv, N, 1 / math.sqrt(D), S, N * D, D, **meta)
+        fk._bwd_dq_kernel[(2, B)](q, k, v, do, lse, delta, dq, N, 1 / math.sqrt(D), S, N * D, D, **meta)
+        for got, want in zip((dq, dk, dv), grads):
+            torch.testing.assert_close(got.clone(), want, atol=1e-4, rtol=1e-4)
+        print("ok")
+    """)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=ROOT)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
+@needs_cuda
+def test_bf16_reference_and_notebook_kernels_match_sdpa_on_cuda():
+    """bf16 needs a GPU: the Triton interpreter multiplies bf16 tiles wrongly (its tl.dot on
+    bf16 inputs returned errors of 1e10 on Triton 3.9), so the CPU tests use fp32."""
+    from workbook_instructor.bench.notebook_code import load_solution
+    from workbook_instructor.reference.flash_kernel import flash_attention
+
+    nb = load_solution(ROOT / "solutions" / "07-flash-attention" / "07-flash-attention.ipynb",
+                       require=("flash_attention",))
+    for fn in (flash_attention, nb.flash_attention):
+        for causal in (False, True):
+            q, k, v = (torch.randn(2, 3, 1000, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+                       for _ in range(3))
+            ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            out = fn(q, k, v, causal)
+            torch.testing.assert_close(out, ref, atol=2e-2, rtol=2e-2)
+            w = torch.randn_like(ref)
+            for a, b in zip(torch.autograd.grad((out * w).sum(), (q, k, v)),
+                            torch.autograd.grad((ref * w).sum(), (q, k, v))):
+                torch.testing.assert_close(a, b, atol=5e-2, rtol=5e-2)
+
+
+@needs_cuda
+def test_offsets_past_2_to_the_31_on_cuda():
+    """A real long-context batch: 33 x 16 x 32768 x 128 bf16 elements (4.4 GB per tensor), so
+    batch 32 starts at element 2**31; both kernels must address it with 64-bit offsets."""
+    from workbook_instructor.bench.notebook_code import load_solution
+    from workbook_instructor.reference.flash_kernel import flash_forward
+
+    if torch.cuda.get_device_properties(0).total_memory < 40 * 2**30:
+        pytest.skip("needs about 25 GiB of GPU memory")
+    nb = load_solution(ROOT / "solutions" / "07-flash-attention" / "07-flash-attention.ipynb",
+                       require=("flash_attention_forward",))
+    q = torch.randn(33, 16, 32768, 128, device="cuda", dtype=torch.bfloat16)
+    assert q[32].storage_offset() >= 2**31
+    ref = torch.nn.functional.scaled_dot_product_attention(q[32:], q[32:], q[32:], is_causal=True)
+    for forward in (flash_forward, nb.flash_attention_forward):
+        out, _ = forward(q, q, q, True)
+        torch.testing.assert_close(out[32:], ref, atol=2e-2, rtol=2e-2)
+        del out

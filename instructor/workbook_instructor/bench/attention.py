@@ -5,7 +5,10 @@ Providers, for every point of the sweep:
 * ``triton``       - the reference kernel in :mod:`workbook_instructor.reference.flash_kernel`;
 * ``naive``        - softmax(QK^T / sqrt(d)) V in PyTorch (materialises N x N);
 * ``sdpa_flash``   - ``scaled_dot_product_attention`` with the flash backend pinned;
-* ``sdpa_default`` - ``scaled_dot_product_attention`` with PyTorch's own choice of backend.
+* ``sdpa_default`` - ``scaled_dot_product_attention`` with PyTorch's own choice of backend;
+* ``notebook``     - with ``--notebook IPYNB``: the ``flash_attention`` of a notebook 07 (a
+  student's own copy, loaded by :mod:`.notebook_code` the way the grader runs the answer:
+  exercise cells and definitions only), checked against SDPA first, then timed like the rest.
 
 The GPU proof (:mod:`workbook_instructor.bench.proof`) also times ``sdpa_efficient`` (the
 memory-efficient SDPA backend pinned) and ``flex`` (``torch.nn.attention.flex_attention`` under
@@ -387,14 +390,20 @@ def check_cuda(command="workbook bench attention") -> str | None:
     return None
 
 
-def run_sweep(points, providers=PROVIDERS, out_dir="bench-results", progress=print, args=None):
-    """Time every provider on every point, write JSON and PNG, return the JSON path."""
+def run_sweep(points, providers=PROVIDERS, out_dir="bench-results", progress=print, args=None,
+              functions=None):
+    """Time every provider on every point, write JSON and PNG, return the JSON path.
+
+    ``functions`` maps extra provider names to ``make(causal) -> fn(q, k, v)`` (the notebook's
+    kernel); they are timed after ``providers``."""
+    functions = dict(functions or {})
     peak = measure_matmul_peak("bf16")
     progress(f"measured bf16 matmul peak: {peak:.1f} TFLOP/s")
     rows = []
     for i, p in enumerate(points, 1):
-        for provider in providers:
-            row = time_point(p, provider, peak)
+        for provider in tuple(providers) + tuple(functions):
+            make = functions.get(provider)
+            row = time_point(p, provider, peak, fn=make(p.causal) if make else None)
             rows.append(row)
             shown = f"{row['ms']:.3f} ms {row['tflops']:.1f} TFLOP/s" if row["ms"] else row["status"]
             progress(f"[{i}/{len(points)}] {p.dtype} d={p.d} N={p.N} B={p.B} H={p.H} "
@@ -404,12 +413,44 @@ def run_sweep(points, providers=PROVIDERS, out_dir="bench-results", progress=pri
     return path
 
 
+def notebook_functions(notebook, device="cuda", dtypes=("bf16",), log=print, seq_lens=(128, 1000),
+                       head_dims=(64, 128)):
+    """``{"notebook": make(causal)}`` for the notebook's ``flash_attention``, after checking it
+    (forward and dQ/dK/dV, causal and not, ragged N) against SDPA on ``device``. Raises
+    :class:`.notebook_code.NotebookCodeError` when it cannot be loaded, ``ValueError`` (with the
+    failures) when a check fails."""
+    from . import correctness
+    from .notebook_code import load_solution
+
+    module = load_solution(notebook, name="bench_notebook", require=("flash_attention",))
+
+    def call(q, k, v, causal):
+        return module.flash_attention(q, k, v, causal)
+
+    cases = [correctness.case(dtype, d, n, 1, 2, causal) for dtype in dtypes for d in head_dims
+             for n in seq_lens for causal in (False, True)]
+    rows = correctness.run_checks({"notebook": call}, cases, device, log=log)
+    failed = correctness.failure_message(rows)
+    if failed:
+        raise ValueError(failed)
+    return {"notebook": lambda causal: (lambda q, k, v: module.flash_attention(q, k, v, causal))}
+
+
 def main(args) -> int:
     """Entry point behind ``workbook bench attention``; returns the exit code."""
     reason = check_cuda()
     if reason:
         print(reason, file=sys.stderr)
         return 2
+    functions = {}
+    if getattr(args, "notebook", None):
+        from .notebook_code import NotebookCodeError
+
+        try:
+            functions = notebook_functions(args.notebook)
+        except (NotebookCodeError, ValueError) as err:
+            print(f"{args.notebook}: {err}", file=sys.stderr)
+            return 1
     if args.quick:
         points = quick_plan()
     else:
@@ -417,6 +458,6 @@ def main(args) -> int:
                       causal={"both": (False, True), "yes": (True,), "no": (False,)}[args.causal],
                       modes=args.modes)
     path = run_sweep(points, providers=args.providers, out_dir=args.out,
-                     args={k: v for k, v in vars(args).items() if k != "func"})
+                     args={k: v for k, v in vars(args).items() if k != "func"}, functions=functions)
     print(f"wrote {path} and {Path(args.out) / 'attention.png'}")
     return 0

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--causal", choices=("both", "yes", "no"), default="both")
     p.add_argument("--providers", type=_csv(str), default=attention.PROVIDERS,
                    help="comma list of " + ",".join(attention.PROVIDERS))
+    p.add_argument("--notebook", default=None, metavar="IPYNB",
+                   help="also time the flash_attention of this notebook 07 (a student's filled-in "
+                        "copy or the solution), as provider 'notebook', after checking it against SDPA")
     p.set_defaults(func=run)
 
 
