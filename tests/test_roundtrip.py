@@ -17,6 +17,11 @@ def graded(assignment: str, tmp: str):
     results, problems = grade_class(submitted, Path(tmp) / "out", course=COURSE, jobs=2,
                                     progress=False, resume=False)
     assert not problems, problems
+    from workbook_grader.sandbox import factory as kernel_factory
+
+    left = [f for f in kernel_factory._shared.values() if f.alive]
+    assert not left, (f"the grading run left {len(left)} kernel factory process(es) running, each "
+                      "holding the course's imports in memory: a run must close its factory")
     return {r.student: r for r in results}
 
 

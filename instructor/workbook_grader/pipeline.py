@@ -144,6 +144,10 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
             bar.update(1)
     if bar is not None:
         bar.close()
+    if started:  # one factory per grading run: its kernels are all done
+        from .sandbox.factory import close_shared
+
+        close_shared(started[0])
 
     ordered = [results[s] for s in sorted(results, key=lambda s: (s.assignment, s.student))]
     report.write_reports(ordered, out)

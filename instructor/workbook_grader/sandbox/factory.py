@@ -321,6 +321,19 @@ def shared(*, preload: list[str], public: list[str], never: list[str], env: dict
         return factory
 
 
+def close_shared(factory: FactoryProcess | None) -> None:
+    """Stop ``factory`` (a grading run's, from :func:`shared`) when its run is over, so that a
+    process grading many runs (a test suite, a notebook) keeps no idle factory, each holding the
+    course's imports in memory, until it exits."""
+    if factory is None:
+        return
+    if _shared_lock is not None:
+        with _shared_lock:
+            for key in [k for k, v in _shared.items() if v is factory]:
+                del _shared[key]
+    factory.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket", required=True, help="Unix socket to listen on")
