@@ -132,6 +132,15 @@ def test_plot_from_a_fake_results_file(tmp_path):
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _run_in_interpreter(script: str) -> None:
+    """Run ``script`` in a fresh Python with Triton's CPU interpreter on (it is chosen when
+    triton is imported, so not in this process); it must print "ok"."""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=ROOT)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
 def test_reference_kernel_in_the_triton_interpreter():
     """The kernel the harness times, run in fp32 by the interpreter in a fresh process."""
     pytest.importorskip("triton")
@@ -155,10 +164,7 @@ def test_reference_kernel_in_the_triton_interpreter():
                 torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
         print("ok")
     """)
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                          env=env, cwd=ROOT)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+    _run_in_interpreter(script)
 
 
 @needs_cuda
@@ -213,10 +219,7 @@ def test_notebook_kernel_is_checked_before_timing_in_the_interpreter(tmp_path):
             raise AssertionError("a notebook with a wrong dK was accepted")
         print("ok")
     """)
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                          env=env, cwd=ROOT)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+    _run_in_interpreter(script)
 
 
 def test_reference_kernel_offsets_are_64_bit_in_the_interpreter():
@@ -250,10 +253,7 @@ def test_reference_kernel_offsets_are_64_bit_in_the_interpreter():
             torch.testing.assert_close(got.clone(), want, atol=1e-4, rtol=1e-4)
         print("ok")
     """)
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                          env=env, cwd=ROOT)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+    _run_in_interpreter(script)
 
 
 @needs_cuda
