@@ -427,13 +427,12 @@ def notebook_functions(notebook, device="cuda", dtypes=("bf16",), log=print, seq
     def call(q, k, v, causal):
         return module.flash_attention(q, k, v, causal)
 
-    cases = [correctness.case(dtype, d, n, 1, 2, causal) for dtype in dtypes for d in head_dims
-             for n in seq_lens for causal in (False, True)]
+    cases = correctness.gpu_cases(seq_lens=seq_lens, dtypes=dtypes, head_dims=head_dims)
     rows = correctness.run_checks({"notebook": call}, cases, device, log=log)
     failed = correctness.failure_message(rows)
     if failed:
         raise ValueError(failed)
-    return {"notebook": lambda causal: (lambda q, k, v: module.flash_attention(q, k, v, causal))}
+    return {"notebook": lambda causal: (lambda q, k, v: call(q, k, v, causal))}
 
 
 def main(args) -> int:

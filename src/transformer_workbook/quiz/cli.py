@@ -55,7 +55,7 @@ def run(args, *, input_fn=input, scorer=None) -> int:
         print(f"warning: {message}", file=sys.stderr)
     if args.list_topics:
         for name, mastery in progress.topic_mastery().items():
-            print(f"{name:22s} {mastery[2]:2d} questions  mastery {describe_mastery(mastery)}")
+            print(f"{name:22s} {mastery.total:2d} questions  mastery {describe_mastery(mastery)}")
         return 0
 
     if scorer is None:
@@ -97,8 +97,8 @@ def run(args, *, input_fn=input, scorer=None) -> int:
                       file=sys.stderr)
             done += 1
             break
-    asked = {t: m for t, m in progress.topic_mastery().items() if m[0] is not None}
-    weakest = sorted(asked.items(), key=lambda kv: kv[1][0])[:3]
+    asked = {t: m for t, m in progress.topic_mastery().items() if m.score is not None}
+    weakest = sorted(asked.items(), key=lambda kv: kv[1].score)[:3]
     if weakest:
         print("\nweakest topics so far: "
               + ", ".join(f"{t} ({describe_mastery(m)})" for t, m in weakest))

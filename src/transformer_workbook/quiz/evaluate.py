@@ -48,7 +48,6 @@ def load_labelled(path) -> list[Labelled]:
 
 def evaluate(scorer, answers: list[Labelled]) -> dict:
     """Pooled precision/recall of the key-point hits, and mean score and hit share per class."""
-    tp = fp = fn = 0
     per_class: dict[str, list[tuple[float, float]]] = {c: [] for c in CLASSES}
     per_question: dict[str, list[int]] = {}
     seconds = []
@@ -60,11 +59,11 @@ def evaluate(scorer, answers: list[Labelled]) -> dict:
         counts = per_question.setdefault(a.question.id, [0, 0, 0])
         for i in range(len(a.question.key_points)):
             pred, true = i in hits, i in a.covers
-            tp, fp, fn = tp + (pred and true), fp + (pred and not true), fn + (true and not pred)
             counts[0] += pred and true
             counts[1] += pred and not true
             counts[2] += true and not pred
         per_class[a.kind].append((result.score, len(hits) / len(a.question.key_points)))
+    tp, fp, fn = (sum(c[j] for c in per_question.values()) for j in range(3))
     return {
         "n": len(answers), "tp": tp, "fp": fp, "fn": fn,
         "precision": tp / max(1, tp + fp), "recall": tp / max(1, tp + fn),

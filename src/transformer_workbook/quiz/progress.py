@@ -12,6 +12,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from ..storage import data_dir, write_atomically
 from .bank import Question, load_bank, questions_for
@@ -92,30 +93,29 @@ class Progress:
             return None
         return float(entry["attempts"][-1]["score"])
 
+    def _topic_scores(self) -> dict[str, tuple[list[float], int]]:
+        """Per topic, in bank order: (latest scores of its answered questions, its bank size)."""
+        seen: dict[str, list[float]] = {}
+        size: dict[str, int] = {}
+        for q in load_bank():
+            size[q.topic] = size.get(q.topic, 0) + 1
+            s = self.question_score(q.id)
+            seen.setdefault(q.topic, []).extend([] if s is None else [s])
+        return {t: (seen[t], size[t]) for t in size}
+
     def topic_strength(self) -> dict[str, float]:
         """Mean latest score per topic over all its bank questions (unseen questions count 0).
 
         Used to pick weak topics; for display use ``topic_mastery``, which tells a topic never
         asked apart from one answered badly.
         """
-        totals: dict[str, list[float]] = {}
-        for q in load_bank():
-            s = self.question_score(q.id)
-            totals.setdefault(q.topic, []).append(0.0 if s is None else s)
-        return {t: sum(v) / len(v) for t, v in totals.items()}
+        return {t: sum(seen) / size for t, (seen, size) in self._topic_scores().items()}
 
-    def topic_mastery(self) -> dict[str, tuple[float | None, int, int]]:
-        """Per topic: (mean latest score over its answered questions or None when none was
-        ever answered, questions answered, questions in the bank)."""
-        seen: dict[str, list[float]] = {}
-        sizes: dict[str, int] = {}
-        for q in load_bank():
-            sizes[q.topic] = sizes.get(q.topic, 0) + 1
-            s = self.question_score(q.id)
-            seen.setdefault(q.topic, [])
-            if s is not None:
-                seen[q.topic].append(s)
-        return {t: (sum(v) / len(v) if v else None, len(v), sizes[t]) for t, v in seen.items()}
+    def topic_mastery(self) -> dict[str, "Mastery"]:
+        """Per topic: mean latest score over its answered questions (None when none was ever
+        answered), questions answered, questions in the bank."""
+        return {t: Mastery(sum(seen) / len(seen) if seen else None, len(seen), size)
+                for t, (seen, size) in self._topic_scores().items()}
 
     def choose(self, n: int, topic: str | None = None, *, seed: int | None = None
                ) -> list[Question]:
@@ -137,9 +137,14 @@ class Progress:
         return chosen
 
 
-def describe_mastery(mastery: tuple[float | None, int, int]) -> str:
+class Mastery(NamedTuple):
+    score: float | None     # mean latest score over the answered questions; None: never asked
+    answered: int
+    total: int
+
+
+def describe_mastery(mastery: Mastery) -> str:
     """'not yet asked' for a topic never answered, else e.g. '62% (2 of 3 questions answered)'."""
-    score, answered, total = mastery
-    if score is None:
+    if mastery.score is None:
         return "not yet asked"
-    return f"{score:.0%} ({answered} of {total} questions answered)"
+    return f"{mastery.score:.0%} ({mastery.answered} of {mastery.total} questions answered)"

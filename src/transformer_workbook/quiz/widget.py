@@ -58,7 +58,7 @@ def quiz_widget(topic: str | None = None, n: int = 5, *, seed: int | None = None
             show()
         else:
             mastery = progress.topic_mastery()
-            asked = [f"{t}: {describe_mastery(m)}" for t, m in mastery.items() if m[0] is not None]
+            asked = [f"{t}: {describe_mastery(m)}" for t, m in mastery.items() if m.score is not None]
             unasked = len(mastery) - len(asked)
             summary = "; ".join(asked + ([f"{unasked} topic(s) not yet asked"] if unasked else []))
             header.value = ("<b>Done.</b> Run the widget again for more questions.<br>"
