@@ -38,5 +38,6 @@ c.GradingSandbox.preload = [
     "transformer_workbook", "transformer_workbook.checks", "transformer_workbook.models",
     "transformer_workbook.plots", "transformer_workbook.explorer", "transformer_workbook.measure",
     "transformer_workbook.data.reviews", "transformer_workbook.data.corpus",
-    "transformer_workbook.adapter_files",
+    "transformer_workbook.adapter_files", "regex", "scipy.optimize", "scipy.special",
+    "scipy.stats", "torch.utils.flop_counter", "faiss",
 ]
