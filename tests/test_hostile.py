@@ -101,6 +101,14 @@ def _graded_copy(out, case: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _printed(out, case: str) -> list[str]:
+    """What each code cell of the graded copy printed, one text per cell: a kernel may send one
+    print in several stream messages ("processes stopped:" then " 0"), so join them."""
+    cells = json.loads(_graded_copy(out, case))["cells"]
+    return ["".join("".join(o.get("text", "")) for o in c.get("outputs", [])
+                    if o.get("output_type") == "stream") for c in cells if c["cell_type"] == "code"]
+
+
 def _skip_without_sandbox(case: str) -> None:
     if case in NEEDS_ISOLATION and WHY_NO_SANDBOX:
         pytest.skip(f"no sandbox here ({WHY_NO_SANDBOX}); the documented fallback does not stop "
@@ -112,7 +120,7 @@ def test_attack_sees_what_the_threat_model_promises(case, graded):
     """The attack's own cell reports what it could reach: nothing."""
     _skip_without_sandbox(case)
     _, out, _, _ = graded
-    assert ATTACKS[case]["shows"] in _graded_copy(out, case), \
+    assert any(ATTACKS[case]["shows"] in text for text in _printed(out, case)), \
         f"{case}: its cell did not print {ATTACKS[case]['shows']!r}"
 
 

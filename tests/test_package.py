@@ -117,6 +117,31 @@ def test_decoder_is_dequantised_once_then_loaded_from_the_cache(tmp_path, monkey
     assert seconds < 20, f"loading the cached copy took {seconds:.0f} s"
 
 
+def test_dequantised_copy_is_named_by_content_not_date(tmp_path, monkeypatch):
+    """A reinstalled package gives the GGUF file a new date: the cache folder must stay the same
+    (each copy is 0.5 GB), and a copy named the old way (by date) is removed when a new one is
+    saved."""
+    import os
+    import shutil
+
+    from transformer_workbook.models import _remove_dated_copies, decoder_file, dequantised_cache
+
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path / "cache"))
+    first, second = tmp_path / "a" / decoder_file().name, tmp_path / "b" / decoder_file().name
+    for path, when in ((first, 1_700_000_000), (second, 1_800_000_000)):
+        path.parent.mkdir()
+        shutil.copyfile(decoder_file(), path)
+        os.utime(path, (when, when))
+    assert dequantised_cache(first) == dequantised_cache(second)
+    target = dequantised_cache(first)
+    dated = target.parent / f"{first.stem}-{first.stat().st_size}-1700000000"
+    other = target.parent / "some-other-model-1-1700000000"
+    for folder in (target, dated, other):
+        folder.mkdir(parents=True)
+    _remove_dated_copies(target)
+    assert target.is_dir() and other.is_dir() and not dated.exists()
+
+
 def test_heatmap_and_explorer():
     from transformer_workbook import attention_explorer, attention_heatmap
 

@@ -57,9 +57,25 @@ def load_encoder(name: str | None = None, *, attn_implementation: str = "eager",
 
 
 def dequantised_cache(gguf: Path) -> Path:
-    """Where the de-quantised copy of ``gguf`` lives (one folder per file name, size and date)."""
-    stat = gguf.stat()
-    return cache_dir() / "dequantised" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    """Where the de-quantised copy of ``gguf`` lives: one folder per file content (its name, size
+    and a hash of its first MiB, which holds the header and the metadata). Reinstalling the
+    package, which gives the file a new date, reuses the copy instead of writing another 0.5 GB."""
+    import hashlib
+
+    with open(gguf, "rb") as handle:
+        head = hashlib.sha256(handle.read(1 << 20)).hexdigest()[:16]
+    return cache_dir() / "dequantised" / f"{gguf.stem}-{gguf.stat().st_size}-{head}"
+
+
+def _remove_dated_copies(target: Path) -> None:
+    """Earlier versions named the copy after the file's date, so every reinstall wrote a new
+    one; remove those (name, size, then digits only) once the content-named copy exists."""
+    import shutil
+
+    stem_size = target.name.rsplit("-", 1)[0]
+    for old in target.parent.glob(f"{stem_size}-*"):
+        if old != target and old.name.rsplit("-", 1)[1].isdigit():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_dequantised(tokenizer, model, target: Path) -> None:
@@ -84,6 +100,8 @@ def _save_dequantised(tokenizer, model, target: Path) -> None:
         os.rename(scratch, target)
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)
+        return
+    _remove_dated_copies(target)
 
 
 def load_decoder(name: str | None = None, **kwargs):
