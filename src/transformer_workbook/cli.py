@@ -61,7 +61,8 @@ def _cmd_fetch_data(args) -> int:
 
     cached = dequantised_cache(decoder_file())
     fresh = not (cached / "config.json").is_file()
-    load_decoder()
+    if fresh:  # loading writes the copy; an existing copy needs no 0.5 GB read to confirm it
+        load_decoder()
     print(f"SmolLM2-135M {'de-quantised into' if fresh else 'already cached in'} {cached}")
     return 0
 
