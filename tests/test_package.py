@@ -170,3 +170,25 @@ def test_mutants_apply_exactly_once():
     bad = Mutant("x", "m", "sdpa", "this text is nowhere", "", [])
     with pytest.raises(ValueError, match="occurs 0 times"):
         apply_mutant(ref, bad)
+
+
+def test_workbook_time_records_a_run_without_touching_the_source(tmp_path):
+    """`workbook time` (maintainers) writes the executed copy and times.jsonl into --out only."""
+    import nbformat
+    from workbook_instructor.timing import time_notebook
+
+    source = tmp_path / "solutions" / "99-tiny" / "99-tiny.ipynb"
+    source.parent.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os\nsize = os.environ['WORKBOOK_SIZE']\nprint(size)"),
+        nbformat.v4.new_code_cell("raise ValueError('cell two broke')")])
+    nbformat.write(nb, source)
+    before = source.read_bytes()
+    record = time_notebook(source, size="grade", out=tmp_path / "times", root=tmp_path)
+    assert source.read_bytes() == before, "the solution notebook must not be rewritten"
+    copy = nbformat.read(tmp_path / "times" / "99-tiny-grade.ipynb", as_version=4)
+    assert copy.cells[0].outputs[0]["text"].strip() == "grade"
+    assert record["error"] and "cell two broke" in record["error"], record["error"]
+    assert record["wall_s"] > 0 and record["machine"]["cores"] >= 1
+    logged = [json.loads(line) for line in (tmp_path / "times" / "times.jsonl").read_text().splitlines()]
+    assert logged == [record]

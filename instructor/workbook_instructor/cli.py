@@ -5,6 +5,7 @@
     samples   the sample class (reference, untouched release, one wrong submission per mistake)
     demo      release, build the sample class and grade it, all inside demo-output/
     refresh   re-execute the solution notebooks at CI size (their stored outputs)
+    time      run solution notebooks at one size into --out and record how long they took
     grade     autograde a class (workbook_grader)
     bench     GPU benchmarks of the reference kernels
 """
@@ -108,6 +109,25 @@ def _cmd_refresh(args) -> int:
     return 0
 
 
+def _cmd_time(args) -> int:
+    """Run solution notebooks at one size into --out; print and log how long each took."""
+    from .timing import time_notebook
+
+    course = _course()
+    failed = 0
+    for name in course.check_assignments(args.assignments or None):
+        for path in sorted((course.source_dir / name).glob("*.ipynb")):
+            record = time_notebook(path, size=args.size, out=Path(args.out), root=course.root,
+                                   timeout=args.cell_timeout)
+            slowest = ", ".join(f"cell {c['cell']} {c['s']} s" for c in record["slowest_cells"][:3])
+            print(f"{name} at {args.size}: {record['wall_s']} s wall, {record['machine_cpu_busy_s']} s machine CPU "
+                  f"(load {record['load_before'][0]} -> {record['load_after'][0]}; "
+                  f"slowest {slowest})" + (f"; FAILED: {record['error']}" if record["error"] else ""),
+                  flush=True)
+            failed += record["error"] is not None
+    return 1 if failed else 0
+
+
 def _errors_explained(command):
     def run(args) -> int:
         try:
@@ -147,6 +167,15 @@ def register(sub) -> None:
     p = sub.add_parser("refresh", help="(maintainers) re-execute solution notebooks at CI size")
     p.add_argument("assignments", nargs="*")
     p.set_defaults(func=_errors_explained(_cmd_refresh))
+
+    p = sub.add_parser("time", help="(maintainers) run solution notebooks at one size into "
+                                    "--out and record wall/CPU time (times.jsonl)")
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--size", choices=("grade", "ci", "full"), default="full")
+    p.add_argument("--out", default="build/times",
+                   help="folder for the executed copies and times.jsonl (default build/times)")
+    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell")
+    p.set_defaults(func=_errors_explained(_cmd_time))
 
     p = sub.add_parser("grade", help="(instructor) autograde SUBMISSIONS/<student>/<assignment>/*.ipynb")
     p.add_argument("submissions")
