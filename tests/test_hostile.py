@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT, run_workbook
 from hostile_class import build_hostile_class, load_cases
+from transformer_workbook.notebooks import printed
 from workbook_grader.sandbox.namespaces import probe
 
 CASES = load_cases(ROOT)
@@ -102,11 +103,9 @@ def _graded_copy(out, case: str) -> str:
 
 
 def _printed(out, case: str) -> list[str]:
-    """What each code cell of the graded copy printed, one text per cell: a kernel may send one
-    print in several stream messages ("processes stopped:" then " 0"), so join them."""
+    """What each code cell of the graded copy printed, one text per cell."""
     cells = json.loads(_graded_copy(out, case))["cells"]
-    return ["".join("".join(o.get("text", "")) for o in c.get("outputs", [])
-                    if o.get("output_type") == "stream") for c in cells if c["cell_type"] == "code"]
+    return [printed(c) for c in cells if c["cell_type"] == "code"]
 
 
 def _skip_without_sandbox(case: str) -> None:

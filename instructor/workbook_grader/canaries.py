@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformer_workbook.notebooks import grade_id, is_graded, source
+from transformer_workbook.notebooks import grade_id, is_graded, printed, source
 
 TAG = "grader-integrity"
 
@@ -147,8 +147,7 @@ class Canary:
         for before, cell in zip(cells, cells[1:]):
             if not is_graded(cell) or cell.get("cell_type") != "code":
                 continue
-            text = "".join("".join(o.get("text", "")) for o in before.get("outputs", [])
-                           if o.get("output_type") == "stream")
+            text = printed(before)
             line = next((ln for ln in text.splitlines() if ln.startswith(f"[{TAG} {self.nonce}]")),
                         None)
             if TAG not in source(before):

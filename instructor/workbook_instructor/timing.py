@@ -34,11 +34,12 @@ def _machine() -> dict:
             "python": platform.python_version()}
 
 
-def _commit(root: Path) -> str:
+def _commit(root: Path, notebook: Path) -> str:
+    """The commit, with "+changes" when the notebook differs from it."""
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "solutions"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", str(notebook)],
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -69,6 +70,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
 
     out.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(path, as_version=4)
+    commit = _commit(root, path)       # the notebook's version as it is read now
     load_before = os.getloadavg()
     cpu_before = _busy_cpu_seconds()
     started = time.perf_counter()
@@ -93,7 +95,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
         "error": error,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": _machine(), "commit": _commit(root),
+        "machine": _machine(), "commit": commit,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["workbook", "time"] + sys.argv[2:]),
         "executed_copy": str(copy),

@@ -46,6 +46,13 @@ def source(cell: dict) -> str:
     return "".join(text) if isinstance(text, list) else str(text)
 
 
+def printed(cell: dict) -> str:
+    """Everything a code cell printed (stdout and stderr), joined: a kernel may send one print
+    in several stream messages ("processes stopped:" then " 0")."""
+    return "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
 def plain(text: str) -> str:
     """Terminal colour codes removed (tracebacks carry them)."""
     return ANSI.sub("", text)
