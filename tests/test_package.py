@@ -192,3 +192,8 @@ def test_workbook_time_records_a_run_without_touching_the_source(tmp_path):
     assert record["wall_s"] > 0 and record["machine"]["cores"] >= 1
     logged = [json.loads(line) for line in (tmp_path / "times" / "times.jsonl").read_text().splitlines()]
     assert logged == [record]
+    import psutil
+    kernels = [p for p in psutil.Process().children(recursive=True)
+               if "ipykernel" in " ".join(p.cmdline())]
+    assert not kernels, ("the kernel outlived its notebook (nbclient shuts down only kernels it "
+                         "created; execution.execute must ask it to)")

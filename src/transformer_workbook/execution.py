@@ -43,7 +43,9 @@ def execute(notebook, *, cwd: Path, size: str, timeout: int = 600, allow_errors:
         client = NotebookClient(notebook, km=km, timeout=timeout, allow_errors=allow_errors,
                                 resources={"metadata": {"path": str(cwd)}})
         streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
-        client.execute(**streams)
+        # nbclient shuts down only kernels it created itself: ask it to shut this one down too,
+        # or a process that runs several notebooks keeps every finished kernel alive.
+        client.execute(cleanup_kc=True, **streams)
     return notebook
 
 
