@@ -177,6 +177,13 @@ def test_workbook_time_records_a_run_without_touching_the_source(tmp_path):
     import nbformat
     from workbook_instructor.timing import time_notebook
 
+    import psutil
+
+    def kernels():      # other tests in this worker (nbval) may hold kernels of their own
+        return {p.pid for p in psutil.Process().children(recursive=True)
+                if "ipykernel" in " ".join(p.cmdline())}
+
+    kernels_before = kernels()
     source = tmp_path / "solutions" / "99-tiny" / "99-tiny.ipynb"
     source.parent.mkdir(parents=True)
     nb = nbformat.v4.new_notebook(cells=[
@@ -192,8 +199,5 @@ def test_workbook_time_records_a_run_without_touching_the_source(tmp_path):
     assert record["wall_s"] > 0 and record["machine"]["cores"] >= 1
     logged = [json.loads(line) for line in (tmp_path / "times" / "times.jsonl").read_text().splitlines()]
     assert logged == [record]
-    import psutil
-    kernels = [p for p in psutil.Process().children(recursive=True)
-               if "ipykernel" in " ".join(p.cmdline())]
-    assert not kernels, ("the kernel outlived its notebook (nbclient shuts down only kernels it "
-                         "created; execution.execute must ask it to)")
+    assert not kernels() - kernels_before, ("the kernel outlived its notebook (nbclient shuts down "
+                                            "only kernels it created; execution.execute must ask it to)")
