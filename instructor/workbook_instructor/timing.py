@@ -67,6 +67,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
     import nbformat
 
     from transformer_workbook.execution import execute
+    from transformer_workbook.notebooks import plain
 
     out.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(path, as_version=4)
@@ -79,7 +80,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
         execute(notebook, cwd=path.parent, size=size, allow_errors=False, timeout=timeout,
                 quiet=True)
     except Exception as exc:  # the record says which cell failed; the copy keeps its output
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+        error = f"{type(exc).__name__}: {plain(str(exc)).strip().splitlines()[-1][:300]}"
     wall = time.perf_counter() - started
     cpu = _busy_cpu_seconds() - cpu_before
     copy = out / f"{path.stem}-{size}.ipynb"
