@@ -9,7 +9,11 @@ for each student (its executed notebooks, hidden tests included, the grader's ow
 checks left out), run again in kernels that were started and had the course's preload imported
 before the clock starts, ``--jobs`` kernels at once as in the graded run. ``overhead`` is the
 graded run's wall time per student slot (wall x jobs / students) over that floor: 1.0 would
-mean that grading costs nothing beyond the students' own cells.
+mean that grading costs nothing beyond the students' own cells. ``cpu_busy`` is the share of
+the machine's cores that were busy during the graded run (1.0: every core all the time, so only
+less CPU per student can make it faster); with 100 students or more,
+``students_per_minute_per_50`` gives the rate of each consecutive block of 50 (flat when
+nothing builds up over a long run).
 
 The class is built from the sample submissions of one assignment (reference, untouched release,
 one per wrong submission), cycled until there are N students. Prints a JSON record with the
@@ -43,14 +47,34 @@ def build_class(assignment: str, n: int, target: Path) -> None:
                 assignment, target)
 
 
-def time_workbook(subs: Path, out: Path, jobs: int, prewarm: bool = True) -> float:
-    """`workbook grade`; with ``prewarm=False`` each student's nbgrader starts from scratch."""
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent on anything but idling, since boot."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def time_workbook(subs: Path, out: Path, jobs: int, prewarm: bool = True) -> tuple[float, float]:
+    """`workbook grade`; with ``prewarm=False`` each student's nbgrader starts from scratch.
+    Returns (wall seconds, busy CPU seconds of the whole machine meanwhile)."""
     exe = Path(sys.executable).parent / "workbook"
     env = {**os.environ, "WORKBOOK_PREWARM": "1" if prewarm else "0"}
-    start = time.perf_counter()
+    cpu, start = busy_cpu_seconds(), time.perf_counter()
     subprocess.run([str(exe), "grade", str(subs), "--out", str(out), "--jobs", str(jobs),
                     "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, busy_cpu_seconds() - cpu
+
+
+def block_rates(out: Path, assignment: str, start: float, block: int = 50) -> list[float]:
+    """Students a minute in consecutive blocks of ``block`` students, in the order they finished
+    (from the modification time of each student's result file): flat if nothing builds up."""
+    done = sorted(p.stat().st_mtime for p in (out / "results" / assignment).glob("*.json"))
+    rates, previous = [], start
+    for i in range(block - 1, len(done), block):
+        rates.append(round(60 * block / max(done[i] - previous, 1e-9), 1))
+        previous = done[i]
+    return rates
 
 
 def time_stock(subs: Path, course: Path, assignment: str) -> float:
@@ -163,8 +187,14 @@ def main() -> None:
         build_class(args.assignment, args.students, subs)
         for mode in args.modes:
             if mode.startswith("workbook"):
-                took = time_workbook(subs, Path(tmp) / f"out-{mode}", args.jobs,
-                                     prewarm=mode == "workbook")
+                began = time.time()
+                took, cpu = time_workbook(subs, Path(tmp) / f"out-{mode}", args.jobs,
+                                          prewarm=mode == "workbook")
+                cores = len(os.sched_getaffinity(0))
+                record.setdefault("cpu_busy", {})[mode] = round(cpu / (took * cores), 2)
+                if args.students >= 100:
+                    record.setdefault("students_per_minute_per_50", {})[mode] = block_rates(
+                        Path(tmp) / f"out-{mode}", args.assignment, began)
             else:
                 took = time_stock(subs, Path(tmp) / "stock", args.assignment)
             record["seconds"][mode] = round(took, 1)
