@@ -6,7 +6,7 @@ pattern (plain, striped, dotted), a size (small, large) and a position on a back
 several phrasings. The train/test split holds out whole (kind, colour, pattern) combinations:
 a "green striped mug" of the test split never appears in training, although green things,
 striped things and mugs all do. ``real_photos`` returns a few colour photographs that
-scikit-image ships (no download) for out-of-distribution queries.
+scikit-image and matplotlib ship in their wheels (no download) for out-of-distribution queries.
 
 Everything is seeded: the same arguments give the same pictures and sentences on any machine.
 """
@@ -208,22 +208,38 @@ def make_catalogue(n: int, split: str = "train", size: int = 32, seed: int = 0,
     return Catalogue(np.stack(images), attributes, descriptions)
 
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "colorwheel", "hubble_deep_field")
+# Colour photographs inside installed wheels: scikit-image's data module (those that need no
+# download) and matplotlib's sample data ("matplotlib:" + file name).
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "colorwheel", "hubble_deep_field",
+          "immunohistochemistry", "matplotlib:grace_hopper.jpg",
+          "matplotlib:Minduka_Present_Blue_Pack.png")
+
+
+def _photo(name: str) -> np.ndarray:
+    if name.startswith("matplotlib:"):
+        import matplotlib.cbook
+        from PIL import Image
+
+        with Image.open(matplotlib.cbook.get_sample_data(name.split(":", 1)[1])) as image:
+            return np.asarray(image.convert("RGB"))
+    from skimage import data
+
+    return np.asarray(getattr(data, name)())[..., :3]
 
 
 def real_photos(size: int = 32, names=PHOTOS) -> dict[str, np.ndarray]:
-    """Colour photographs from ``skimage.data`` (shipped in the wheel), centre-cropped to a
-    square and resized to ``[size, size, 3]`` uint8."""
+    """Colour photographs shipped in installed wheels (``PHOTOS``), centre-cropped to a square
+    and resized to ``[size, size, 3]`` uint8, keyed by a short name."""
     from PIL import Image
-    from skimage import data
 
     photos = {}
     for name in names:
-        image = np.asarray(getattr(data, name)())[..., :3]
+        image = _photo(name)
         h, w = image.shape[:2]
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
         square = Image.fromarray(image[top:top + side, left:left + side])
-        photos[name] = np.asarray(square.resize((size, size), Image.Resampling.LANCZOS),
-                                  dtype=np.uint8)
+        short = name.split(":", 1)[-1].rsplit(".", 1)[0].lower()
+        photos[short] = np.asarray(square.resize((size, size), Image.Resampling.LANCZOS),
+                                   dtype=np.uint8)
     return photos
