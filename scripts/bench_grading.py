@@ -35,6 +35,7 @@ from pathlib import Path
 
 from workbook_instructor.course import Course
 from workbook_instructor.samples import sample_class, write_class
+from workbook_instructor.timing import busy_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
@@ -45,14 +46,6 @@ def build_class(assignment: str, n: int, target: Path) -> None:
     names = itertools.cycle(sorted(samples))
     write_class({f"s{i:03d}-{name}": samples[name] for i, name in zip(range(n), names)},
                 assignment, target)
-
-
-def busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has spent on anything but idling, since boot."""
-    import psutil
-
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def time_workbook(subs: Path, out: Path, jobs: int, prewarm: bool = True) -> tuple[float, float]:

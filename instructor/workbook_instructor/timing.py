@@ -46,7 +46,8 @@ def _commit(root: Path, notebook: Path) -> str:
         return "unknown"
 
 
-def _busy_cpu_seconds() -> float:
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent on anything but idling, since boot."""
     import psutil
 
     times = psutil.cpu_times()
@@ -73,7 +74,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
     notebook = nbformat.read(path, as_version=4)
     commit = _commit(root, path)       # the notebook's version as it is read now
     load_before = os.getloadavg()
-    cpu_before = _busy_cpu_seconds()
+    cpu_before = busy_cpu_seconds()
     started = time.perf_counter()
     error = None
     try:
@@ -82,7 +83,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
     except Exception as exc:  # the record says which cell failed; the copy keeps its output
         error = f"{type(exc).__name__}: {plain(str(exc)).strip().splitlines()[-1][:300]}"
     wall = time.perf_counter() - started
-    cpu = _busy_cpu_seconds() - cpu_before
+    cpu = busy_cpu_seconds() - cpu_before
     copy = out / f"{path.stem}-{size}.ipynb"
     nbformat.write(notebook, copy)
     cells = [(i, s) for i, c in enumerate(notebook.cells) if c.cell_type == "code"
