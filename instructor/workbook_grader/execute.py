@@ -101,6 +101,8 @@ def _autograde(settings: Settings, work: Path, db: Path, assignment: str, studen
     # (stock nbgrader would give up on the whole notebook and grade nothing).
     argv = ["autograde", assignment, f"--student={student}", "--force", "--create",
             "--Execute.interrupt_on_timeout=True", f"--Execute.timeout={settings.cell_timeout}",
+            # the kernel is thrown away after its notebook: kill it rather than wait for it
+            "--Execute.shutdown_kernel=immediate",
             *settings.course.nbgrader_flags(work, db), *flags]
     root = settings.course.root
     server = nbgrader_server.shared(str(root), settings.course.nbgrader_env())
@@ -114,35 +116,59 @@ def _autograde(settings: Settings, work: Path, db: Path, assignment: str, studen
     return run_bounded([*NBGRADER, *argv], cwd=root, env=env, timeout=settings.student_timeout)
 
 
+@dataclass(frozen=True)
+class Folders:
+    """One student's scratch folders. The kernel works in a folder of its own (``kernel``), not
+    where nbgrader writes the autograded notebook. Its Unix sockets live in a short folder under
+    the system temp folder (``ipc``): socket paths are limited to 107 bytes, which a deep --out
+    folder would exceed."""
+    work: Path
+    kernel: Path
+    ipc: Path
+
+    @classmethod
+    def fresh(cls, settings: Settings, assignment: str, student: str) -> "Folders":
+        work = settings.work / "students" / assignment / student
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "kernel").mkdir(parents=True)
+        return cls(work, work / "kernel", Path(tempfile.mkdtemp(prefix="wb-")))
+
+    def sandbox_args(self, settings: Settings) -> dict:
+        """The sandbox of this student's kernel, as ``kernelspec`` takes it."""
+        return dict(cwd=self.kernel, writable=[self.kernel, self.ipc], course=settings.course,
+                    memory_bytes=settings.memory_bytes, cpu_seconds=settings.cpu_seconds,
+                    file_bytes=settings.file_bytes, output_chars=settings.output_chars,
+                    threads=settings.threads)
+
+    def env(self, settings: Settings) -> dict:
+        """The environment of this student's nbgrader (and, filtered, of the kernel)."""
+        return {**settings.env(), "JUPYTER_PATH": str(self.work / "jupyter"),
+                "JUPYTER_RUNTIME_DIR": str(self.ipc)}
+
+
 def execute(student: str, assignment: str, notebooks: dict[str, dict], master_db: Path,
-            settings: Settings) -> Execution:
-    """Autograde the planted ``notebooks`` of one student in a fresh work folder."""
-    work = settings.work / "students" / assignment / student
-    shutil.rmtree(work, ignore_errors=True)
-    inbox = work / "submitted" / student / assignment
-    inbox.mkdir(parents=True)
-    for name, notebook in notebooks.items():
-        (inbox / f"{name}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
-    db = work / "gradebook.db"
-    shutil.copyfile(master_db, db)
-    # The kernel works in a folder of its own, not where nbgrader writes the autograded
-    # notebook. Its Unix sockets live in a short folder under the system temp folder: socket
-    # paths are limited to 107 bytes, which a deep --out folder would exceed.
-    kernel_cwd = work / "kernel"
-    kernel_cwd.mkdir()
-    ipc = Path(tempfile.mkdtemp(prefix="wb-"))
+            settings: Settings, ahead=None) -> Execution:
+    """Autograde the planted ``notebooks`` of one student in a fresh work folder. ``ahead``
+    (``kernel_pool.Ahead``) is a kernel already started for this student, in these folders."""
+    folders = ahead.folders if ahead is not None else Folders.fresh(settings, assignment, student)
+    work, ipc = folders.work, folders.ipc
     try:
+        inbox = work / "submitted" / student / assignment
+        inbox.mkdir(parents=True)
+        for name, notebook in notebooks.items():
+            (inbox / f"{name}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+        db = work / "gradebook.db"
+        shutil.copyfile(master_db, db)
         factory = settings.factory()
         kernelspec.write_kernelspec(
-            work / "jupyter", factory=factory, cwd=kernel_cwd, writable=[kernel_cwd, ipc],
-            course=settings.course, memory_bytes=settings.memory_bytes,
-            cpu_seconds=settings.cpu_seconds, file_bytes=settings.file_bytes,
-            output_chars=settings.output_chars, threads=settings.threads)
-        env = {**settings.env(), "JUPYTER_PATH": str(work / "jupyter"),
-               "JUPYTER_RUNTIME_DIR": str(ipc)}
+            work / "jupyter", factory=factory, **folders.sandbox_args(settings),
+            attach=ahead.attach if ahead is not None else None)
         flags = ["--KernelManager.transport=ipc", f"--KernelManager.ip={ipc / 'k'}"]
-        code, log, seconds = _autograde(settings, work, db, assignment, student, env, flags)
+        code, log, seconds = _autograde(settings, work, db, assignment, student,
+                                        folders.env(settings), flags)
     finally:
+        if ahead is not None:
+            ahead.close()   # taken over by nbgrader by now, or killed unused
         shutil.rmtree(ipc, ignore_errors=True)
     (work / "nbgrader.log").write_text(log, encoding="utf-8", errors="replace")
     autograded = {name: work / "autograded" / student / assignment / f"{name}.ipynb"

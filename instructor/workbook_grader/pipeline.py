@@ -18,6 +18,7 @@ from . import canaries, masters, nbgrader_server, report
 from .execute import Settings, execute
 from .gradebook import write_gradebook
 from .inspect import inspect
+from .kernel_pool import KernelPool
 from .read_back import read_back
 from .results import StudentResult
 from .score import score
@@ -28,14 +29,16 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def grade_one(sub: Submission, master: masters.Master, settings: Settings) -> StudentResult:
-    """One student, down the stages: inspect, plant canaries, execute, read back, score."""
+def grade_one(sub: Submission, master: masters.Master, settings: Settings,
+              ahead=None) -> StudentResult:
+    """One student, down the stages: inspect, plant canaries, execute, read back, score.
+    ``ahead`` is a kernel the pool started for this student (``kernel_pool``), or None."""
     inspection = inspect(sub, master)
     if not inspection.notebooks:
         return score(sub.student, master, inspection, None, None, settings.student_timeout)
     canary = canaries.Canary.new()
     planted = {name: canaries.plant(nb, canary) for name, nb in inspection.notebooks.items()}
-    execution = execute(sub.student, sub.assignment, planted, master.db, settings)
+    execution = execute(sub.student, sub.assignment, planted, master.db, settings, ahead=ahead)
     found = read_back(execution, sub.assignment, sub.student, canary, master.public)
     return score(sub.student, master, inspection, execution, found, settings.student_timeout)
 
@@ -119,13 +122,22 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
         else:
             todo.append((sub, fingerprint))
 
+    # Kernels for the next students start while these are graded (one ahead per job).
+    pool = None if dask or not started or os.environ.get("WORKBOOK_KERNEL_POOL") == "0" else KernelPool(
+        settings, started[0], [(sub.assignment, sub.student) for sub, _ in todo], depth=jobs)
+
     def run(item):
         sub, fingerprint = item
         master = prepared[sub.assignment]
+        ahead = None
         try:
-            result = grade_one(sub, master, settings)
+            ahead = pool.take(sub.assignment, sub.student) if pool is not None else None
+            result = grade_one(sub, master, settings, ahead)
         except Exception as err:  # one student's failure must never stop the class
             result = grade_failed(sub, master, settings, err)
+        finally:
+            if ahead is not None:
+                ahead.discard()   # a kernel nobody took over dies here
         result.fingerprint = fingerprint
         return sub, result
 
@@ -136,12 +148,16 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
         bar = tqdm(total=len(todo), desc="grading", unit="student", file=sys.stderr)
     stream = (_on_dask(dask, jobs, todo, prepared, settings, course) if dask
               else _on_threads(jobs, run, todo))
-    for sub, result in stream:
-        if result.fingerprint:   # a student whose worker failed is graded again next run
-            write_atomically(_result_path(out, sub), result.to_json())
-        results[sub] = result
-        if bar is not None:
-            bar.update(1)
+    try:
+        for sub, result in stream:
+            if result.fingerprint:   # a student whose worker failed is graded again next run
+                write_atomically(_result_path(out, sub), result.to_json())
+            results[sub] = result
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.close()
     if bar is not None:
         bar.close()
     if started:  # one factory per grading run: its kernels are all done

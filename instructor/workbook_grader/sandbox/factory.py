@@ -17,6 +17,13 @@ line: ``{"connection", "env", "cwd", "writable", "read_only", "limits", "threads
 ``{"exit": code}``; the client may send ``{"signal": n}`` lines. When the connection closes,
 the kernel is killed. The factory exits, killing its kernels, when its stdin closes.
 
+Kernels started ahead of their student (``kernel_pool``): the request also carries a secret
+``"token"``. Later, the student's nbgrader opens a connection of its own and sends only
+``{"attach": token}``; the kernel then belongs to that connection (``{"pid": N}``, the exit,
+the signals, and its close kills the kernel) and the first connection is let go. A token works
+once; an unknown or used one is answered ``{"error": ...}``, and the provisioner then asks for
+a new kernel the ordinary way.
+
 Linux only; elsewhere the grader starts kernels the plain way (see kernelspec.py).
 """
 from __future__ import annotations
@@ -147,6 +154,7 @@ class Factory:
         self.selector = selectors.DefaultSelector()
         self.kernels: dict[int, socket.socket] = {}     # waiter pid -> client connection
         self.clients: dict[socket.socket, dict] = {}    # connection -> {"pid", "buffer"}
+        self.tokens: dict[str, int] = {}                # started ahead, not yet attached
         wake_r, self.wake_w = os.pipe()
         os.set_blocking(wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -171,9 +179,25 @@ class Factory:
         limits = namespaces.Limits(**request.get("limits", {}))
         for folder in writable:
             namespaces.give_to_sandbox(folder)
+        token = request.pop("token", None)   # the kernel itself never holds its token
         pid = os.fork()
         if pid == 0:
             _become_kernel(request, view, limits)
+        self.kernels[pid] = conn
+        self.clients[conn]["pid"] = pid
+        if token:
+            self.tokens[str(token)] = pid
+        self._send(conn, {"pid": pid})
+
+    def _attach(self, conn: socket.socket, token: str) -> None:
+        """Hand a kernel started ahead over to ``conn``; its first owner is let go."""
+        pid = self.tokens.pop(token, None)
+        owner = self.kernels.get(pid) if pid is not None else None
+        if owner is None or owner not in self.clients:
+            self._send(conn, {"error": "no kernel waits under this token"})
+            return
+        self.clients[owner]["pid"] = None   # closing the first connection no longer kills it
+        self._send(owner, {"attached": pid})
         self.kernels[pid] = conn
         self.clients[conn]["pid"] = pid
         self._send(conn, {"pid": pid})
@@ -196,6 +220,8 @@ class Factory:
                     self._launch(conn, message)
                 except Exception as err:  # noqa: BLE001 - report, keep serving others
                     self._send(conn, {"error": f"{type(err).__name__}: {err}"})
+            elif "attach" in message and state["pid"] is None:
+                self._attach(conn, str(message["attach"]))
             elif "signal" in message and state["pid"] in self.kernels:
                 self._kill(state["pid"], message["signal"])
 
@@ -224,6 +250,8 @@ class Factory:
             if pid == 0:
                 return
             conn = self.kernels.pop(pid, None)
+            for token in [t for t, p in self.tokens.items() if p == pid]:
+                del self.tokens[token]
             if conn is not None and conn in self.clients:
                 self._send(conn, {"exit": os.waitstatus_to_exitcode(status)})
 

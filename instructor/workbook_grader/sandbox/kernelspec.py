@@ -177,10 +177,25 @@ def isolation_note(factory) -> str:
             "and reach the network")
 
 
+def sandbox_request(*, factory, cwd: Path, writable: list[Path], course, memory_bytes: int,
+                    cpu_seconds: int, file_bytes: int, output_chars: int, threads: int) -> dict:
+    """What the factory is asked for one student's kernel (the connection and the environment
+    are added by whoever asks: the provisioner, or the kernel pool)."""
+    return {"factory": factory.socket, "cwd": str(cwd), "writable": [str(p) for p in writable],
+            "read_only": public_paths(course), "threads": threads,
+            "startup": startup_code(output_chars),
+            "limits": {"memory_bytes": memory_bytes, "cpu_seconds": cpu_seconds,
+                       "file_bytes": file_bytes}}
+
+
+KERNELSPEC_ENV = {"WORKBOOK_CACHE": str(cache_dir())}
+
+
 def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Path],
                      course, memory_bytes: int, cpu_seconds: int, file_bytes: int,
-                     output_chars: int, threads: int) -> None:
-    """Write the ``python3`` kernelspec that nbgrader will use for one student."""
+                     output_chars: int, threads: int, attach: dict | None = None) -> None:
+    """Write the ``python3`` kernelspec that nbgrader will use for one student; ``attach``
+    (``{"token", "connection"}``) names a kernel already started for them (``kernel_pool``)."""
     spec_dir = jupyter_dir / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     startup = startup_code(output_chars)
@@ -189,16 +204,18 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
             "interrupt_mode": "message",
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             # the grader's asset cache, read-only in the sandbox (HOME moves to its private /tmp)
-            "env": {"WORKBOOK_CACHE": str(cache_dir())}}
+            "env": dict(KERNELSPEC_ENV)}
     if factory is not None and factory.isolation:
-        request = spec_dir / "sandbox-request.json"
-        request.write_text(json.dumps({
-            "factory": factory.socket, "cwd": str(cwd), "writable": [str(p) for p in writable],
-            "read_only": public_paths(course), "threads": threads, "startup": startup,
-            "limits": {"memory_bytes": memory_bytes, "cpu_seconds": cpu_seconds,
-                       "file_bytes": file_bytes}}), encoding="utf-8")
+        request = sandbox_request(
+            factory=factory, cwd=cwd, writable=writable, course=course,
+            memory_bytes=memory_bytes, cpu_seconds=cpu_seconds, file_bytes=file_bytes,
+            output_chars=output_chars, threads=threads)
+        if attach:
+            request["attach"] = attach
+        request_file = spec_dir / "sandbox-request.json"
+        request_file.write_text(json.dumps(request), encoding="utf-8")
         spec["metadata"] = {"kernel_provisioner": {"provisioner_name": "workbook-sandbox",
-                                                   "config": {"request": str(request)}}}
+                                                   "config": {"request": str(request_file)}}}
     else:
         scratch = cwd.parent / "scratch"
         startup_dir = scratch / "ipython" / "profile_default" / "startup"

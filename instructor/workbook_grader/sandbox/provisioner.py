@@ -7,6 +7,12 @@ settings (a JSON request file that the grader wrote next to the kernelspec) and 
 the kernel through the same connection. nbgrader still drives the execution, writes the
 notebook and records the grades; only where the kernel comes from changes.
 
+When the grader started this student's kernel ahead (``kernel_pool``), the request file also
+holds ``"attach": {"token", "connection"}``: the provisioner takes that kernel over and hands
+jupyter_client the connection details it was started with (jupyter_client adopts what a
+provisioner returns). Only the first notebook of a student can take it; a refused token (used,
+or the kernel has died) falls back to asking for a new kernel.
+
 Registered as ``workbook-sandbox`` in the ``jupyter_client.kernel_provisioners`` entry points.
 """
 from __future__ import annotations
@@ -54,27 +60,45 @@ class SandboxProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd: list[str], **kwargs):
         with open(self.request, encoding="utf-8") as handle:
             request = json.load(handle)
+        factory, ahead = request.pop("factory"), request.pop("attach", None)
+        if ahead:
+            try:
+                self.pid = self._ask(factory, {"attach": ahead["token"]})
+                info = dict(ahead["connection"])
+                info["key"] = info["key"].encode()
+                return info
+            except KernelFactoryError:
+                self._drop_connection()   # used or dead: start one now, as without a pool
         info = {k: (v.decode() if isinstance(v, bytes) else v)
                 for k, v in self.connection_info.items()}
         request.update(connection=info, env=dict(kwargs.get("env") or {}))
+        self.pid = self._ask(factory, request)
+        return self.connection_info
+
+    def _ask(self, factory: str, message: dict) -> int:
+        """Send one request on a new connection to the factory; the kernel's pid."""
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.connect(request.pop("factory"))
-            conn.sendall((json.dumps(request) + "\n").encode())
+            conn.connect(factory)
+            conn.sendall((json.dumps(message) + "\n").encode())
         except OSError as err:
             conn.close()
             raise KernelFactoryError(f"the kernel factory could not be reached: {err}") from err
         self._conn, self._buffer, self._exit = conn, b"", None
         for _ in range(600):
-            for message in self._messages(timeout=0.1):
-                if "error" in message:
-                    raise KernelFactoryError(f"the kernel factory refused: {message['error']}")
-                if "pid" in message:
-                    self.pid = message["pid"]
-                    return self.connection_info
+            for reply in self._messages(timeout=0.1):
+                if "error" in reply:
+                    raise KernelFactoryError(f"the kernel factory refused: {reply['error']}")
+                if "pid" in reply:
+                    return reply["pid"]
             if self._exit is not None:
                 break
         raise KernelFactoryError("the kernel factory did not start a kernel")
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn, self._buffer, self._exit = None, b"", None
 
     async def poll(self) -> int | None:
         for message in self._messages():
