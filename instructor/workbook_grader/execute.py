@@ -167,8 +167,6 @@ def execute(student: str, assignment: str, notebooks: dict[str, dict], master_db
         code, log, seconds = _autograde(settings, work, db, assignment, student,
                                         folders.env(settings), flags)
     finally:
-        if ahead is not None:
-            ahead.close()   # taken over by nbgrader by now, or killed unused
         shutil.rmtree(ipc, ignore_errors=True)
     (work / "nbgrader.log").write_text(log, encoding="utf-8", errors="replace")
     autograded = {name: work / "autograded" / student / assignment / f"{name}.ipynb"

@@ -123,8 +123,10 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
             todo.append((sub, fingerprint))
 
     # Kernels for the next students start while these are graded (one ahead per job).
-    pool = None if dask or not started or os.environ.get("WORKBOOK_KERNEL_POOL") == "0" else KernelPool(
-        settings, started[0], [(sub.assignment, sub.student) for sub, _ in todo], depth=jobs)
+    pool = None
+    if started and os.environ.get("WORKBOOK_KERNEL_POOL") != "0":
+        pool = KernelPool(settings, started[0],
+                          [(sub.assignment, sub.student) for sub, _ in todo], depth=jobs)
 
     def run(item):
         sub, fingerprint = item

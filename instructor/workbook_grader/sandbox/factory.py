@@ -197,7 +197,6 @@ class Factory:
             self._send(conn, {"error": "no kernel waits under this token"})
             return
         self.clients[owner]["pid"] = None   # closing the first connection no longer kills it
-        self._send(owner, {"attached": pid})
         self.kernels[pid] = conn
         self.clients[conn]["pid"] = pid
         self._send(conn, {"pid": pid})

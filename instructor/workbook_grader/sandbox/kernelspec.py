@@ -198,7 +198,6 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
     (``{"token", "connection"}``) names a kernel already started for them (``kernel_pool``)."""
     spec_dir = jupyter_dir / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    startup = startup_code(output_chars)
     spec = {"display_name": "Python 3 (sandboxed grader)", "language": "python",
             # nbgrader interrupts a cell that runs past its timeout by message, not signal
             "interrupt_mode": "message",
@@ -220,7 +219,7 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
         scratch = cwd.parent / "scratch"
         startup_dir = scratch / "ipython" / "profile_default" / "startup"
         startup_dir.mkdir(parents=True, exist_ok=True)
-        (startup_dir / "00-grader.py").write_text(startup, encoding="utf-8")
+        (startup_dir / "00-grader.py").write_text(startup_code(output_chars), encoding="utf-8")
         spec["argv"] = [sys.executable, "-m", "workbook_grader.sandbox.rlimits",
                         "--memory", str(memory_bytes),
                         "--cpu", str(cpu_seconds), "--fsize", str(file_bytes), "--",
