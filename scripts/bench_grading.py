@@ -7,7 +7,8 @@
 With ``workbook`` among the modes, it also measures the floor: the cells that the grader ran
 for each student (its executed notebooks, hidden tests included, the grader's own integrity
 checks left out), run again in kernels that were started and had the course's preload imported
-before the clock starts, ``--jobs`` kernels at once as in the graded run. ``overhead`` is the
+before the clock starts, ``--jobs`` kernels at once as in the graded run (in rounds: the clock
+starts once every kernel of the round is warm). ``overhead`` is the
 graded run's wall time per student slot (wall x jobs / students) over that floor: 1.0 would
 mean that grading costs nothing beyond the students' own cells. ``cpu_busy`` is the share of
 the machine's cores that were busy during the graded run (1.0: every core all the time, so only
@@ -33,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from workbook_grader.pipeline import default_jobs
 from workbook_instructor.course import Course
 from workbook_instructor.samples import sample_class, write_class
 from workbook_instructor.timing import busy_cpu_seconds
@@ -100,8 +102,10 @@ def _cells_to_time(notebook: Path) -> list[str]:
 
 
 def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
-              timeout: float) -> float:
-    """Seconds that ``codes`` take in a kernel whose start and imports are already done."""
+              timeout: float, barrier) -> float:
+    """Seconds that ``codes`` take in a kernel whose start and imports are already done; the
+    clock starts when every kernel of the round is that far (``barrier``), so that no kernel's
+    cells share the machine with another kernel's imports."""
     from jupyter_client.manager import start_new_kernel
     from workbook_grader.execute import Settings
 
@@ -113,6 +117,7 @@ def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
     try:
         warm = "\n".join(f"try:\n    import {m}\nexcept Exception:\n    pass" for m in preload)
         client.execute_interactive(warm, timeout=600, **quiet)
+        barrier.wait(timeout=900)
         start = time.perf_counter()
         for code in codes:
             client.execute_interactive(code, timeout=timeout, **quiet)
@@ -124,7 +129,9 @@ def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
 
 def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path) -> dict:
     """Per student, the seconds of its own graded cells in a warm kernel (see the docstring).
-    Each distinct submission of the cycled class runs once; the class's mean weights them."""
+    Each distinct submission of the cycled class runs once, in rounds of ``jobs`` at once;
+    the class's mean weights them."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     students = sorted(p.name for p in subs.iterdir())
@@ -133,16 +140,22 @@ def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path)
         kinds.setdefault(student.split("-", 1)[1], []).append(student)
     threads = max(1, len(os.sched_getaffinity(0)) // jobs)
 
-    def one(kind: str) -> tuple[str, float]:
+    def one(kind: str, barrier) -> tuple[str, float]:
         student = kinds[kind][0]
         folder = out / ".work" / "students" / assignment / student / "autograded" / student
         notebooks = sorted((folder / assignment).glob("*.ipynb"))
         seconds = sum(_warm_run(_cells_to_time(nb), COURSE.preload, threads,
-                                scratch / student, COURSE.cell_timeout) for nb in notebooks)
+                                scratch / student, COURSE.cell_timeout, barrier)
+                      for nb in notebooks)
         return kind, seconds
 
+    per_kind = {}
+    order = sorted(kinds)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        per_kind = dict(pool.map(one, sorted(kinds)))
+        for first in range(0, len(order), jobs):
+            round_ = order[first:first + jobs]
+            barrier = threading.Barrier(len(round_))
+            per_kind.update(pool.map(one, round_, [barrier] * len(round_)))
     mean = sum(per_kind[k] * len(v) for k, v in kinds.items()) / len(students)
     return {"per_submission": {k: round(v, 2) for k, v in sorted(per_kind.items())},
             "mean_per_student": round(mean, 2)}
@@ -168,7 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="01-attention")
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--jobs", type=int, default=default_jobs(),
+                        help="students at once (default: the grader's, cores + 1)")
     parser.add_argument("--modes", nargs="+", default=["workbook", "stock"],
                         choices=["workbook", "workbook-no-prewarm", "stock"])
     args = parser.parse_args()
