@@ -25,8 +25,18 @@ from .score import score
 from .submissions import GradingError, Submission, find_submissions
 
 
+def cores() -> int:
+    """The CPU cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
 def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """Students graded at once: one more than the cores. A student's grading also waits (for
+    its kernel to come up, for messages, for nbgrader's gradebook), and the extra student fills
+    those gaps: notebook 01, 2 cores, the cores were busy 80% of a run with 2 jobs and 87% with
+    3, and the class took about a sixth less time (docs/results/grading-benchmark.md)."""
+    return cores() + 1
 
 
 def grade_one(sub: Submission, master: masters.Master, settings: Settings,
@@ -88,7 +98,7 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
     settings = Settings(course=course, work=work,
                         cell_timeout=cell_timeout or course.cell_timeout,
                         student_timeout=student_timeout,
-                        threads=max(1, default_jobs() // jobs),
+                        threads=max(1, cores() // jobs),
                         memory_bytes=int(memory_gib * 1024 ** 3),
                         hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
     prefetch_assets()

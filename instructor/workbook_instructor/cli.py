@@ -67,7 +67,7 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from workbook_grader.pipeline import grade_class, print_summary
+    from workbook_grader.pipeline import default_jobs, grade_class, print_summary
 
     from .release import release
     from .samples import build_samples
@@ -80,7 +80,7 @@ def _cmd_demo(args) -> int:
     release(course, names, into=out / "course")
     print("2/3 building the sample class (reference, untouched release, wrong submissions) ...")
     submitted = build_samples(course, names, out / "submitted", release_dir=out / "course")
-    print(f"3/3 grading it with {args.jobs or 'all'} parallel jobs ...")
+    print(f"3/3 grading it with {args.jobs or default_jobs()} parallel jobs ...")
     results, problems = grade_class(submitted, out / "grades", course=course, jobs=args.jobs,
                                     resume=False)
     print()
@@ -180,7 +180,7 @@ def register(sub) -> None:
     p = sub.add_parser("grade", help="(instructor) autograde SUBMISSIONS/<student>/<assignment>/*.ipynb")
     p.add_argument("submissions")
     p.add_argument("--out", required=True, help="folder for grades.csv, cells.csv, feedback/")
-    p.add_argument("--jobs", type=int, default=None, help="students in parallel (default: cores)")
+    p.add_argument("--jobs", type=int, default=None, help="students in parallel (default: cores + 1)")
     p.add_argument("--assignment", action="append", help="grade only this assignment")
     p.add_argument("--cell-timeout", type=int, default=None,
                    help="seconds per cell (default: c.Execute.timeout in nbgrader_config.py)")
