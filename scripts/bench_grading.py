@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbook_grader.pipeline import default_jobs
+from workbook_grader.pipeline import cores, default_jobs
 from workbook_instructor.course import Course
 from workbook_instructor.samples import sample_class, write_class
 from workbook_instructor.timing import busy_cpu_seconds
@@ -138,7 +138,7 @@ def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path)
     kinds: dict[str, list[str]] = {}
     for student in students:
         kinds.setdefault(student.split("-", 1)[1], []).append(student)
-    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+    threads = max(1, cores() // jobs)   # as the grader gives its kernels
 
     def one(kind: str, barrier) -> tuple[str, float]:
         student = kinds[kind][0]
@@ -172,7 +172,7 @@ def machine() -> dict:
     import torch
 
     from workbook_grader.sandbox.namespaces import probe
-    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+    return {"cpu": model, "cores": cores(), "python": platform.python_version(),
             "torch": torch.__version__, "nbgrader": nbgrader.__version__,
             "sandbox": probe() or "namespaces", "load_avg_at_start": os.getloadavg()}
 
@@ -197,8 +197,7 @@ def main() -> None:
                 began = time.time()
                 took, cpu = time_workbook(subs, Path(tmp) / f"out-{mode}", args.jobs,
                                           prewarm=mode == "workbook")
-                cores = len(os.sched_getaffinity(0))
-                record.setdefault("cpu_busy", {})[mode] = round(cpu / (took * cores), 2)
+                record.setdefault("cpu_busy", {})[mode] = round(cpu / (took * cores()), 2)
                 if args.students >= 100:
                     record.setdefault("students_per_minute_per_50", {})[mode] = block_rates(
                         Path(tmp) / f"out-{mode}", args.assignment, began)
