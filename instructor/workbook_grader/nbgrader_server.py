@@ -40,9 +40,9 @@ def enabled() -> bool:
 
 def _preload() -> None:
     """Import what ``nbgrader autograde`` needs, without running any of it."""
-    from .nbgrader_main import skip_slow_imports
+    from .nbgrader_main import speed_up, warm_up
 
-    skip_slow_imports()
+    speed_up()  # patches the children inherit; the server itself never opens a gradebook
     import nbgrader.apps.autogradeapp  # noqa: F401
     import nbgrader.apps.nbgraderapp  # noqa: F401
     import nbgrader.converters.autograde  # noqa: F401
@@ -57,6 +57,7 @@ def _preload() -> None:
     for minor in range(v4.nbformat_minor + 1):
         for relax in (False, True):
             validator.get_validator(4, minor, relax_add_props=relax)
+    warm_up()
 
 
 def _child(request: dict) -> None:
