@@ -12,7 +12,6 @@ SCRIPT = textwrap.dedent('''
     from workbook_grader.nbgrader_main import speed_up, warm_up
     speed_up()
     warm_up()
-    import nbgrader.api as api
     from nbformat.notebooknode import from_dict
     from nbgrader.api import Gradebook
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
@@ -41,8 +40,8 @@ SCRIPT = textwrap.dedent('''
             sync = connection.exec_driver_sql("PRAGMA synchronous").scalar()
         print("synchronous:", sync)
         print("read back:", [a.name for a in two.assignments], [s.id for s in two.students])
-    print("other url, other engine:", Gradebook("sqlite:///" + sys.argv[1] + "2").engine
-          is not engine)
+    with Gradebook("sqlite:///" + sys.argv[1] + "2") as other:
+        print("other url, other engine:", other.engine is not engine)
 ''')
 
 

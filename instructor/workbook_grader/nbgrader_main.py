@@ -33,8 +33,7 @@ def _no_sync(connection, _record) -> None:
     connection.execute("PRAGMA synchronous=OFF")
 
 
-def _share_gradebook_engine() -> None:
-    import nbgrader.api
+def _share_gradebook_engine(api) -> None:
     from sqlalchemy import create_engine, event
 
     engines = {}
@@ -48,7 +47,7 @@ def _share_gradebook_engine() -> None:
             engines[key] = engine
         return engines[key]
 
-    nbgrader.api.create_engine = engine_for
+    api.create_engine = engine_for
 
 
 class _SchemaCheckedOnce:
@@ -85,7 +84,7 @@ def speed_up() -> None:
     from nbgrader.nbgraderformat import common
 
     if hasattr(nbgrader.api, "create_engine"):
-        _share_gradebook_engine()
+        _share_gradebook_engine(nbgrader.api)
     if hasattr(common, "jsonschema") and not isinstance(common.jsonschema, _SchemaCheckedOnce):
         common.jsonschema = _SchemaCheckedOnce(common.jsonschema)
 
@@ -95,9 +94,7 @@ def warm_up() -> None:
     from nbgrader.nbgraderformat import MetadataValidator, common
     from sqlalchemy.orm import configure_mappers
 
-    import nbgrader.api  # noqa: F401  (defines the gradebook's mappers)
-
-    configure_mappers()
+    configure_mappers()  # the gradebook's mappers, defined by nbgrader.api (imported by speed_up)
     if isinstance(common.jsonschema, _SchemaCheckedOnce):
         common.jsonschema.validator(MetadataValidator().schema)
 
