@@ -50,6 +50,8 @@ def _preload() -> None:
     # Imported or built by every autograde run: once here rather than once per student.
     import IPython  # noqa: F401  (nbconvert's execute preprocessor)
     import sqlalchemy.dialects.sqlite  # noqa: F401  (the gradebook's engine)
+    import ipykernel.kernelspec  # noqa: F401  (read by jupyter_client to find a kernel spec)
+    from .sandbox import provisioner  # noqa: F401  (the kernel provisioner that nbgrader loads)
     from nbformat import v4, validator
 
     # nbformat compiles a JSON-schema validator per (format version, strict or relaxed) on
