@@ -62,3 +62,17 @@ def test_every_exercise_has_visible_and_hidden_tests(assignment):
                     if ln.strip() and not ln.strip().startswith("#")]
             assert code, f"test cell {cell['metadata']['nbgrader']['grade_id']} asserts nothing"
     assert graded_notebooks, f"{assignment} has no graded notebook"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_figures_are_laid_out_only_when_drawn(assignment):
+    """``tight_layout()`` measures every tick label the moment it is called, and the grader
+    never draws a figure (``MPLBACKEND=agg``), so each graded student paid for a layout that
+    nobody saw; constrained layout runs only when a figure is drawn (docs/AUTHORING.md)."""
+    for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            if cell["cell_type"] == "code" and "tight_layout(" in "".join(cell["source"]):
+                pytest.fail(f"{path.name}, cell {index} calls tight_layout(): create the figure "
+                            "with plt.subplots(..., layout=\"constrained\") instead "
+                            "(docs/AUTHORING.md, 'Outputs and nbval')")
