@@ -10,7 +10,9 @@ checks left out), run again in kernels that were started and had the course's pr
 before the clock starts, ``--jobs`` kernels at once as in the graded run (in rounds: the clock
 starts once every kernel of the round is warm). ``overhead`` is the
 graded run's wall time per student slot (wall x jobs / students) over that floor: 1.0 would
-mean that grading costs nothing beyond the students' own cells. ``cpu_busy`` is the share of
+mean that grading costs nothing beyond the students' own cells. ``grader_seconds_per_slot`` is
+the same difference in seconds (wall per student slot minus the floor): a notebook whose cells
+get cheaper raises the ratio while the grader's own cost stays put. ``cpu_busy`` is the share of
 the machine's cores that were busy during the graded run (1.0: every core all the time, so only
 less CPU per student can make it faster); with 100 students or more,
 ``students_per_minute_per_50`` gives the rate of each consecutive block of 50 (flat when
@@ -215,9 +217,13 @@ def main() -> None:
                        (Path(tmp) / f"out-{mode}" / "results" / args.assignment).glob("*.json")]
                 record["floor"] = {**floor, "wall_per_student_slot": round(slot, 2),
                                    "nbgrader_run_per_student": round(sum(ran) / len(ran), 2),
-                                   "overhead": round(slot / floor["mean_per_student"], 2)}
+                                   "overhead": round(slot / floor["mean_per_student"], 2),
+                                   "grader_seconds_per_slot": round(
+                                       slot - floor["mean_per_student"], 2)}
                 print(f"floor: {floor['mean_per_student']:.2f} s per student; overhead "
-                      f"{record['floor']['overhead']:.2f}x", file=sys.stderr, flush=True)
+                      f"{record['floor']['overhead']:.2f}x "
+                      f"({record['floor']['grader_seconds_per_slot']:.2f} s per student slot)",
+                      file=sys.stderr, flush=True)
     if {"workbook", "stock"} <= record["seconds"].keys():
         record["speedup"] = round(record["seconds"]["stock"] / record["seconds"]["workbook"], 2)
     print(json.dumps(record, indent=1))
