@@ -103,8 +103,8 @@ def _autograde(settings: Settings, work: Path, db: Path, assignment: str, studen
             "--Execute.interrupt_on_timeout=True", f"--Execute.timeout={settings.cell_timeout}",
             # the kernel is thrown away after its notebook: kill it rather than wait for it
             "--Execute.shutdown_kernel=immediate",
-            # nbconvert validates the whole notebook after each of nbgrader's ten preprocessors
-            # by default; once, after the last, is enough (0.06 s of CPU a student)
+            # nbconvert validates the whole notebook after every one of nbgrader's preprocessors
+            # (twelve, over its two passes) by default; once per pass, after the last, is enough
             "--Exporter.optimistic_validation=True",
             *settings.course.nbgrader_flags(work, db), *flags]
     root = settings.course.root
