@@ -7,7 +7,7 @@
     refresh   re-execute the solution notebooks at CI size (their stored outputs)
     time      run solution notebooks at one size into --out and record how long they took
     grade     autograde a class (workbook_grader)
-    bench     GPU benchmarks of the reference kernels
+    bench     GPU benchmarks of the reference kernels; `bench compile` checks them for Hopper, no GPU
 """
 from __future__ import annotations
 

@@ -177,27 +177,34 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
 # A short list aimed at Hopper (H100/H200), keyed on N, the head dim and causality: every config
 # is compiled once per (D, CAUSAL, dtype) and benchmarked once per key, so the list is kept short
 # (compiling and tuning count against the GPU proof's 8-minute budget).
-# (BLOCK_M, BLOCK_N, num_warps, num_stages); forward BLOCK_M must be a multiple of BLOCK_N.
-_FWD_TILES = ((128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 4), (128, 32, 4, 4))
+# (BLOCK_M, BLOCK_N, num_warps, num_stages, largest head dim); forward BLOCK_M must be a multiple
+# of BLOCK_N. The largest head dim is the largest at which the tile compiled for sm_90 without
+# spilling registers to local memory with Triton 3.6 (the GPU image's) and 3.9 (pinned here), by
+# `workbook bench compile` (docs/results/gpu/sm90-compile-triton-*/): above it the tuner skips the
+# tile instead of compiling and timing a kernel that spills.
+_FWD_TILES = ((128, 64, 4, 3, 64), (128, 64, 8, 3, 128), (128, 128, 8, 3, 128), (64, 64, 4, 4, 128),
+              (128, 32, 4, 4, 64), (128, 64, 8, 4, 128))
 # dK/dV: one program per BLOCK_N keys, stepping BLOCK_M queries; dQ: the reverse.
-_BWD_KV_TILES = ((64, 64, 4, 2), (32, 64, 4, 3), (64, 128, 8, 2), (32, 128, 8, 3))
-_BWD_Q_TILES = ((64, 64, 4, 2), (64, 32, 4, 3), (128, 64, 8, 2), (128, 32, 8, 3))
+_BWD_KV_TILES = ((64, 64, 4, 2, 64), (32, 64, 4, 3, 128), (32, 128, 8, 3, 128), (128, 32, 8, 2, 128),
+                 (64, 32, 4, 3, 128))
+_BWD_Q_TILES = ((64, 64, 4, 2, 128), (64, 32, 4, 3, 128), (128, 64, 8, 2, 128), (128, 32, 8, 3, 128),
+                (128, 128, 8, 2, 128))
 
 
 def _configs(tiles):
     return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-            for bm, bn, w, s in tiles]
+            for bm, bn, w, s, _ in tiles]
 
 
-def _prune(wide, keep_warps=None):
-    """Drop tiles whose ``wide`` side is 128 when the head dim is over 64, unless they run
-    ``keep_warps`` or more warps: with fewer threads, fp32 [128, D] accumulators (two in the
-    backward, or one beside a [128, 128] score tile) overflow the registers and spill, so
-    compiling them only costs time."""
+def _prune(tiles):
+    """Keep the tiles whose largest head dim is at least this call's: the others spill
+    registers on Hopper, so compiling and timing them only costs the tuner time."""
+    largest = {tile[:4]: tile[4] for tile in tiles}
+
     def prune(configs, named_args, **kwargs):
         d = named_args.get("D", kwargs.get("D", 64))
-        kept = [c for c in configs if d <= 64 or c.kwargs[wide] < 128
-                or (keep_warps is not None and c.num_warps >= keep_warps)]
+        kept = [c for c in configs if largest[(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"],
+                                               c.num_warps, c.num_stages)] >= d]
         return kept or configs[:1]
     return prune
 
@@ -210,16 +217,26 @@ def _bench_briefly(fn, quantiles=None, **_):
     return do_bench(fn, warmup=5, rep=25, quantiles=quantiles)
 
 
-def _autotune(tiles, wide, keep_warps=None):
-    options = {"prune_configs_by": {"early_config_prune": _prune(wide, keep_warps)}}
+# Each kernel with its tiles and the rule that drops some of them before tuning. The autotuner
+# below and `workbook bench compile` (every kept tile compiled for Hopper, no GPU needed) read it.
+TUNING = {
+    "forward": (_fwd_kernel, _FWD_TILES, _prune(_FWD_TILES)),
+    "backward dK dV": (_bwd_dkdv_kernel, _BWD_KV_TILES, _prune(_BWD_KV_TILES)),
+    "backward dQ": (_bwd_dq_kernel, _BWD_Q_TILES, _prune(_BWD_Q_TILES)),
+}
+
+
+def _autotune(name):
+    kernel, tiles, prune = TUNING[name]
+    options = {"prune_configs_by": {"early_config_prune": prune}}
     if "do_bench" in inspect.signature(triton.autotune).parameters:  # Triton >= 3.2
         options["do_bench"] = _bench_briefly
-    return triton.autotune(configs=_configs(tiles), key=["N", "D", "CAUSAL"], **options)
+    return triton.autotune(configs=_configs(tiles), key=["N", "D", "CAUSAL"], **options)(kernel)
 
 
-_fwd_tuned = _autotune(_FWD_TILES, "BLOCK_N", keep_warps=8)(_fwd_kernel)
-_bwd_dkdv_tuned = _autotune(_BWD_KV_TILES, "BLOCK_N")(_bwd_dkdv_kernel)
-_bwd_dq_tuned = _autotune(_BWD_Q_TILES, "BLOCK_M")(_bwd_dq_kernel)
+_fwd_tuned = _autotune("forward")
+_bwd_dkdv_tuned = _autotune("backward dK dV")
+_bwd_dq_tuned = _autotune("backward dQ")
 
 
 def _check_inputs(q, k, v):
