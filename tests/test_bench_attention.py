@@ -167,6 +167,38 @@ def test_reference_kernel_in_the_triton_interpreter():
     _run_in_interpreter(script)
 
 
+def test_reference_kernel_with_unequal_tiles_in_the_interpreter():
+    """On a GPU the tuner picks tiles whose two sides differ (dK/dV 32 x 128, dQ 128 x 32, ...),
+    and the backward kernels split their loops into masked and unmasked tiles by those sides.
+    The interpreter's fixed 16 x 16 tiles would hide an off-by-one tile there, so this runs the
+    kernels with unequal tiles, ragged and round N, causal and not, against autograd."""
+    pytest.importorskip("triton")
+    script = textwrap.dedent("""
+        import math, torch
+        from workbook_instructor.reference import flash_kernel
+        torch.manual_seed(0)
+        for fwd, kv, dq in [((32, 16), (16, 32), (32, 16)), ((32, 16), (32, 16), (16, 32)),
+                            ((64, 16), (64, 16), (16, 64))]:
+            flash_kernel.INTERPRETER_TILES.update({"forward": fwd, "backward dK dV": kv, "backward dQ": dq})
+            for B, H, N, causal in [(1, 2, 37, False), (2, 1, 41, True), (1, 1, 70, True),
+                                    (1, 1, 64, True), (1, 1, 64, False), (1, 1, 5, True)]:
+                q, k, v = (torch.randn(B, H, N, 16, requires_grad=True) for _ in range(3))
+                s = q @ k.transpose(-2, -1) / 4.0
+                if causal:
+                    s = s.masked_fill(~torch.ones(N, N, dtype=torch.bool).tril(), float("-inf"))
+                ref = torch.softmax(s, -1) @ v
+                out = flash_kernel.flash_attention(q, k, v, causal)
+                where = f"tiles {fwd} {kv} {dq}, N={N}, causal={causal}"
+                torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4, msg=lambda m: f"out, {where}: {m}")
+                w = torch.randn_like(ref)
+                for name, a, b in zip(("dq", "dk", "dv"), torch.autograd.grad((out * w).sum(), (q, k, v)),
+                                      torch.autograd.grad((ref * w).sum(), (q, k, v))):
+                    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=lambda m: f"{name}, {where}: {m}")
+        print("ok")
+    """)
+    _run_in_interpreter(script)
+
+
 @needs_cuda
 def test_quick_point_on_cuda(tmp_path):
     p = bench.Point("bf16", 64, 1024, 2, 4, True, "fwd_bwd")

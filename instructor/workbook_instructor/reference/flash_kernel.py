@@ -6,7 +6,9 @@ walks the tiles strictly below the diagonal without any mask, then the diagonal 
 mask; tiles above the diagonal are never visited. Backward: one kernel per key tile for dK and
 dV, one per query tile for dQ, both rebuilding P from the logsumexp. On CUDA all three kernels
 are autotuned (tile sizes, warps, pipeline stages) per sequence length, head dim and causality;
-the interpreter runs fixed 16 x 16 tiles. Plain pointer arithmetic
+the interpreter runs fixed tiles (``INTERPRETER_TILES``). The backward kernels, like the
+forward, mask only the tiles that need it: those on the diagonal, and dQ's last partial key
+tile. Plain pointer arithmetic
 only (no ``tl.make_block_ptr``), so it runs on Triton 3.6 and later and in the interpreter
 (``TRITON_INTERPRET=1``, fp32, used by the package tests).
 """
@@ -88,18 +90,42 @@ def _fwd_kernel(Q, K, V, O, LSE, N, qk_scale, stride_b, stride_h, stride_n,
 
 
 @triton.jit
-def _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
-                       CAUSAL: tl.constexpr, PRECISION: tl.constexpr):
+def _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, scale2, MASK_CAUSAL: tl.constexpr,
+                       MASK_COLS: tl.constexpr, N, PRECISION: tl.constexpr):
     """One [BLOCK_M, BLOCK_N] tile of the backward pass, shared by both backward kernels: the
     probabilities P recomputed from the saved log-sum-exp (``lse`` in base 2), and the scores'
-    gradient dS = P * (dO V^T - delta)."""
+    gradient dS = P * (dO V^T - delta). Only the tiles that need a mask pay for one: those on
+    the diagonal (``MASK_CAUSAL``) and, for dQ, the last, partial key tile (``MASK_COLS``).
+    Rows past N are loaded as zeros and so add exactly zero to dK and dV; keys past N only
+    touch rows of dK and dV that are never stored."""
     s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale2
-    keep = row_ok[:, None] & col_ok[None, :]
-    if CAUSAL:
-        keep = keep & (rows[:, None] >= cols[None, :])
-    p = tl.where(keep, tl.math.exp2(s - lse[:, None]), 0.0)
+    p = tl.math.exp2(s - lse[:, None])
+    if MASK_CAUSAL or MASK_COLS:
+        keep = cols[None, :] < N
+        if MASK_CAUSAL:
+            keep = keep & (rows[:, None] >= cols[None, :])
+        p = tl.where(keep, p, 0.0)
     dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
     return p, p * (dp - delta[:, None])
+
+
+@triton.jit
+def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, base, row_base, stride_n, start, end, cols,
+                offs_m, offs_d, N, scale2, MASK_CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
+                PRECISION: tl.constexpr):
+    for start_m in range(start, end, BLOCK_M):
+        rows = start_m + offs_m
+        row_ok = rows < N
+        ptrs = rows[:, None] * stride_n + offs_d[None, :]
+        q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
+        do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
+        lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
+        delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+        p, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, scale2, MASK_CAUSAL,
+                                   False, N, PRECISION)
+        dv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PRECISION)
+        dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PRECISION)
+    return dk, dv
 
 
 @triton.jit
@@ -110,7 +136,8 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, N, sm_scale, stride_b, str
     pid_bh = tl.program_id(1)
     base = (pid_bh // H).to(tl.int64) * stride_b + (pid_bh % H).to(tl.int64) * stride_h
     row_base = pid_bh.to(tl.int64) * N
-    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    first = pid_n * BLOCK_N
+    cols = first + tl.arange(0, BLOCK_N)
     offs_m = tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, D)
     col_ok = cols < N
@@ -120,23 +147,40 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, N, sm_scale, stride_b, str
     dk = tl.zeros([BLOCK_N, D], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, D], dtype=tl.float32)
     scale2 = sm_scale * 1.4426950408889634
-    lo = 0
     if CAUSAL:
-        lo = (pid_n * BLOCK_N // BLOCK_M) * BLOCK_M
-    for start_m in range(lo, N, BLOCK_M):
-        rows = start_m + offs_m
-        row_ok = rows < N
-        ptrs = rows[:, None] * stride_n + offs_d[None, :]
-        q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
-        do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
-        lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
-        delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
-        p, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
-                                   CAUSAL, PRECISION)
-        dv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PRECISION)
-        dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PRECISION)
+        # Query tiles above this key tile see none of it and are skipped; those that start at or
+        # after its last key see all of it, so only the ones in between need the causal mask.
+        lo = (first // BLOCK_M) * BLOCK_M
+        split = lo + ((first + BLOCK_N - 1 - lo + BLOCK_M - 1) // BLOCK_M) * BLOCK_M
+        dk, dv = _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, base, row_base, stride_n, lo,
+                             tl.minimum(split, N), cols, offs_m, offs_d, N, scale2, True,
+                             BLOCK_M, PRECISION)
+        dk, dv = _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, base, row_base, stride_n, split, N,
+                             cols, offs_m, offs_d, N, scale2, False, BLOCK_M, PRECISION)
+    else:
+        dk, dv = _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, base, row_base, stride_n, 0, N,
+                             cols, offs_m, offs_d, N, scale2, False, BLOCK_M, PRECISION)
     tl.store(DK + base + kv_ptrs, (dk * sm_scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
     tl.store(DV + base + kv_ptrs, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
+
+
+@triton.jit
+def _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, start, end, rows, offs_n, offs_d, N,
+              scale2, MASK_CAUSAL: tl.constexpr, MASK_COLS: tl.constexpr, BLOCK_N: tl.constexpr,
+              PRECISION: tl.constexpr):
+    for start_n in range(start, end, BLOCK_N):
+        cols = start_n + offs_n
+        kv_ptrs = cols[:, None] * stride_n + offs_d[None, :]
+        if MASK_COLS:
+            k = tl.load(K + base + kv_ptrs, mask=(cols < N)[:, None], other=0.0)
+            v = tl.load(V + base + kv_ptrs, mask=(cols < N)[:, None], other=0.0)
+        else:
+            k = tl.load(K + base + kv_ptrs)
+            v = tl.load(V + base + kv_ptrs)
+        _, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, scale2, MASK_CAUSAL,
+                                   MASK_COLS, N, PRECISION)
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+    return dq
 
 
 @triton.jit
@@ -147,7 +191,8 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
     pid_bh = tl.program_id(1)
     base = (pid_bh // H).to(tl.int64) * stride_b + (pid_bh % H).to(tl.int64) * stride_h
     row_base = pid_bh.to(tl.int64) * N
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    first = pid_m * BLOCK_M
+    rows = first + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, D)
     row_ok = rows < N
@@ -158,18 +203,21 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
     delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
     dq = tl.zeros([BLOCK_M, D], dtype=tl.float32)
     scale2 = sm_scale * 1.4426950408889634
-    hi = N
     if CAUSAL:
-        hi = tl.minimum(N, (pid_m + 1) * BLOCK_M)
-    for start_n in range(0, hi, BLOCK_N):
-        cols = start_n + offs_n
-        col_ok = cols < N
-        kv_ptrs = cols[:, None] * stride_n + offs_d[None, :]
-        k = tl.load(K + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
-        v = tl.load(V + base + kv_ptrs, mask=col_ok[:, None], other=0.0)
-        _, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, row_ok, col_ok, scale2,
-                                   CAUSAL, PRECISION)
-        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+        # Key tiles that end at or before this tile's first query need no mask; the rest up to
+        # the diagonal do (they also hold the keys past N, if any).
+        split = ((first + 1) // BLOCK_N) * BLOCK_N
+        dq = _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, 0, split, rows, offs_n,
+                       offs_d, N, scale2, False, False, BLOCK_N, PRECISION)
+        dq = _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, split,
+                       tl.minimum(N, first + BLOCK_M), rows, offs_n, offs_d, N, scale2, True,
+                       True, BLOCK_N, PRECISION)
+    else:
+        full = (N // BLOCK_N) * BLOCK_N
+        dq = _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, 0, full, rows, offs_n,
+                       offs_d, N, scale2, False, False, BLOCK_N, PRECISION)
+        dq = _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, full, N, rows, offs_n,
+                       offs_d, N, scale2, False, True, BLOCK_N, PRECISION)
     tl.store(DQ + base + ptrs, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
 
 
@@ -186,9 +234,9 @@ _FWD_TILES = ((128, 64, 4, 3, 64), (128, 64, 8, 3, 128), (128, 128, 8, 3, 128), 
               (128, 32, 4, 4, 64), (128, 64, 8, 4, 128))
 # dK/dV: one program per BLOCK_N keys, stepping BLOCK_M queries; dQ: the reverse.
 _BWD_KV_TILES = ((64, 64, 4, 2, 64), (32, 64, 4, 3, 128), (32, 128, 8, 3, 128), (128, 32, 8, 2, 128),
-                 (64, 32, 4, 3, 128))
+                 (64, 32, 4, 3, 64))
 _BWD_Q_TILES = ((64, 64, 4, 2, 128), (64, 32, 4, 3, 128), (128, 64, 8, 2, 128), (128, 32, 8, 3, 128),
-                (128, 128, 8, 2, 128))
+                (128, 128, 8, 2, 64))
 
 
 def _configs(tiles):
@@ -239,6 +287,11 @@ _bwd_dkdv_tuned = _autotune("backward dK dV")
 _bwd_dq_tuned = _autotune("backward dQ")
 
 
+# Tiles (BLOCK_M, BLOCK_N) in Triton's CPU interpreter, which does not autotune: small, to keep
+# it quick. Tests set unequal ones to check the tile arithmetic that the GPU's tiles rely on.
+INTERPRETER_TILES = {"forward": (16, 16), "backward dK dV": (16, 16), "backward dQ": (16, 16)}
+
+
 def _check_inputs(q, k, v):
     if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
         raise ValueError(f"q, k, v must share one [B, H, N, D] shape, got {tuple(q.shape)}, "
@@ -263,8 +316,9 @@ def flash_forward(q, k, v, causal=False):
         grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # noqa: E731
         _fwd_tuned[grid](*args, H=H, D=D, CAUSAL=causal, PRECISION=_precision(q.dtype))
     else:  # the interpreter: small fixed tiles
-        _fwd_kernel[(triton.cdiv(N, 16), B * H)](*args, H=H, D=D, CAUSAL=causal, BLOCK_M=16,
-                                                 BLOCK_N=16, PRECISION=_precision(q.dtype))
+        bm, bn = INTERPRETER_TILES["forward"]
+        _fwd_kernel[(triton.cdiv(N, bm), B * H)](*args, H=H, D=D, CAUSAL=causal, BLOCK_M=bm,
+                                                 BLOCK_N=bn, PRECISION=_precision(q.dtype))
     return out, lse
 
 
@@ -282,9 +336,12 @@ def flash_backward(q, k, v, out, lse, dout, causal=False):
         _bwd_dq_tuned[lambda m: (triton.cdiv(N, m["BLOCK_M"]), B * H)](
             q, k, v, dout, lse, delta, dq, *common, **meta)
     else:  # the interpreter: small fixed tiles
-        grid = (triton.cdiv(N, 16), B * H)
-        _bwd_dkdv_kernel[grid](q, k, v, dout, lse, delta, dk, dv, *common, BLOCK_M=16, BLOCK_N=16, **meta)
-        _bwd_dq_kernel[grid](q, k, v, dout, lse, delta, dq, *common, BLOCK_M=16, BLOCK_N=16, **meta)
+        bm, bn = INTERPRETER_TILES["backward dK dV"]
+        _bwd_dkdv_kernel[(triton.cdiv(N, bn), B * H)](q, k, v, dout, lse, delta, dk, dv, *common,
+                                                      BLOCK_M=bm, BLOCK_N=bn, **meta)
+        bm, bn = INTERPRETER_TILES["backward dQ"]
+        _bwd_dq_kernel[(triton.cdiv(N, bm), B * H)](q, k, v, dout, lse, delta, dq, *common,
+                                                    BLOCK_M=bm, BLOCK_N=bn, **meta)
     return dq, dk, dv
 
 
