@@ -37,15 +37,17 @@ def _attend_tiles(acc, l_i, m_i, q, k_base, v_base, stride_n, start, end, rows, 
         else:
             k = tl.load(k_base + ptrs)
             v = tl.load(v_base + ptrs)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
+        # Raw scores; the scale (log2(e) / sqrt(d), positive) is applied to each row's max and
+        # inside the exponent, where it fuses with the subtraction into one FMA per score.
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION)
         if MASK_COLS:
             keep = (cols < N)[None, :]
             if MASK_CAUSAL:
                 keep = keep & (rows[:, None] >= cols[None, :])
             s = tl.where(keep, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_new = tl.maximum(m_i, tl.max(s, 1) * qk_scale)
         alpha = tl.math.exp2(m_i - m_new)
-        p = tl.math.exp2(s - m_new[:, None])
+        p = tl.math.exp2(s * qk_scale - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None]
         acc += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
