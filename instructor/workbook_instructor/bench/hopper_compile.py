@@ -36,6 +36,8 @@ HEAD_DIMS = (64, 128)
 INT_ARGS = ("N",)              # besides every stride_*
 FP32_POINTERS = ("LSE", "DELTA")
 RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
+INSTRUCTION = re.compile(r"^\s+(?:@!?%p\d+\s+)?([a-z][\w.]*)", re.MULTILINE)   # opcode of a PTX line
+COUNTED = ("ex2.approx.ftz.f32", "fma.rn.f32", "mul.f32", "sub.f32", "wgmma.mma_async")
 
 # Filled in the parent before the workers fork: name -> (source, kernel, [(tile, kept)]).
 _KERNELS: dict = {}
@@ -126,6 +128,14 @@ def _resources(cubin: bytes) -> dict:
     return {"registers": reg, "spill_bytes": stack + local}
 
 
+def ptx_counts(ptx: str) -> dict:
+    """PTX instructions in the kernel (a static count: each loop body once), in all and of the
+    kinds that the softmax and the products cost, by opcode prefix."""
+    opcodes = INSTRUCTION.findall(ptx)
+    return {"ptx_instructions": len(opcodes),
+            "ptx_counts": {kind: sum(op.startswith(kind) for op in opcodes) for kind in COUNTED}}
+
+
 def compile_one(job: tuple) -> dict:
     """Compile one (kernel, tile, dtype, head dim, causality) for sm_90; never raises."""
     name, (block_m, block_n, warps, stages), dtype, d, causal, kept = job
@@ -154,6 +164,7 @@ def compile_one(job: tuple) -> dict:
         return row
     row["shared_bytes"] = int(compiled.metadata.shared)
     row["wgmma"] = "wgmma" in compiled.asm["ptx"]
+    row.update(ptx_counts(compiled.asm["ptx"]))
     row.update(_resources(compiled.asm["cubin"]))
     return row
 
@@ -201,11 +212,13 @@ def report(rows: list[dict], versions: dict, command: str, seconds: float) -> st
     lines = [f"Compiled for sm_{CAPABILITY} (H100, H200) on {versions['machine']}, no GPU: Triton "
              f"{versions['triton']}, torch {versions['torch']}, Python {versions['python']}, "
              f"{len(rows)} compiles in {seconds:.0f} s.", "", "```", command, "```", "",
-             "Registers per thread, bytes spilled to local memory and shared memory per block "
-             "(sm_90 allows 227 KiB); each line gives the worst over the dtypes and causal modes "
-             "compiled. `kept`: the autotuner tries the tile at this head dim.", "",
-             "| kernel | tile (M x N, warps, stages) | D | kept | registers | spilled | shared KiB | wgmma | problems |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Registers per thread, bytes spilled to local memory, shared memory per block "
+             "(sm_90 allows 227 KiB) and PTX instructions (a static count, each loop body once); "
+             "each line gives the worst over the dtypes and causal modes compiled. `kept`: the "
+             "autotuner tries the tile at this head dim. compile.json also counts ex2, fma, mul, "
+             "sub and wgmma per compile.", "",
+             "| kernel | tile (M x N, warps, stages) | D | kept | registers | spilled | shared KiB | wgmma | PTX instr. | problems |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict = {}
     for row in rows:
         key = (row["kernel"], row["BLOCK_M"], row["BLOCK_N"], row["num_warps"], row["num_stages"], row["D"])
@@ -215,6 +228,7 @@ def report(rows: list[dict], versions: dict, command: str, seconds: float) -> st
         worst = {"registers": max((r.get("registers", 0) for r in ok), default=0),
                  "spill_bytes": max((r.get("spill_bytes", 0) for r in ok), default=0),
                  "shared_bytes": max((r["shared_bytes"] for r in ok), default=0),
+                 "ptx_instructions": max((r["ptx_instructions"] for r in ok), default=0),
                  "wgmma": bool(ok) and all(r["wgmma"] for r in ok)}
         errors = sorted({r["error"] for r in group if "error" in r})
         issues = ([f"does not compile ({e})" for e in errors]
@@ -223,7 +237,7 @@ def report(rows: list[dict], versions: dict, command: str, seconds: float) -> st
             f"| {kernel} | {bm} x {bn}, {w}, {s} | {d} | {'yes' if group[0]['kept'] else 'no'} | "
             f"{worst['registers'] if ok else '-'} | {worst['spill_bytes'] if ok else '-'} | "
             f"{worst['shared_bytes'] / 1024:.0f} | {'yes' if worst['wgmma'] else 'no'} | "
-            f"{'; '.join(issues) or '-'} |")
+            f"{worst['ptx_instructions'] if ok else '-'} | {'; '.join(issues) or '-'} |")
     bad = [r for r in rows if fails(r)]
     spills = sorted({r["kernel"] for r in rows if r["kept"] and not fails(r) and problems(r)})
     lines += ["", f"**{len(bad)} compile(s) fail the check.**" if bad else
