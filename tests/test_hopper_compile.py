@@ -42,7 +42,7 @@ def test_kept_tiles_compile_for_hopper_and_a_spill_is_seen(tmp_path):
                                            for k in ("forward", "backward dK dV", "backward dQ")}
     assert {(r["D"], r["dtype"], r["causal"]) for r in rows} == {(64, "bf16", True), (128, "bf16", True)}
     assert all("error" not in r and r["wgmma"] and 0 < r["registers"] <= 255 for r in rows), rows
-    assert all(r["ptx_counts"]["wgmma.mma_async"] > 0 and r["ptx_counts"]["ex2.approx.ftz.f32"] > 0
+    assert all(r["ptx_counts"]["wgmma.mma_async"] > 0 and r["ptx_counts"]["ex2"] > 0
                and r["ptx_instructions"] > sum(r["ptx_counts"].values()) for r in rows), rows
     assert all(r["spill_bytes"] == 0 for r in rows if r["kept"] and r["source"] == "reference")
     assert any(r["spill_bytes"] > 0 for r in rows if not r["kept"]), \

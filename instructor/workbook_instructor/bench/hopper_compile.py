@@ -37,7 +37,7 @@ INT_ARGS = ("N",)              # besides every stride_*
 FP32_POINTERS = ("LSE", "DELTA")
 RESOURCES = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
 INSTRUCTION = re.compile(r"^\s+(?:@!?%p\d+\s+)?([a-z][\w.]*)", re.MULTILINE)   # opcode of a PTX line
-COUNTED = ("ex2.approx.ftz.f32", "fma.rn.f32", "mul.f32", "sub.f32", "wgmma.mma_async")
+COUNTED = ("ex2", "fma.rn.f32", "mul.f32", "sub.f32", "wgmma.mma_async")
 
 # Filled in the parent before the workers fork: name -> (source, kernel, [(tile, kept)]).
 _KERNELS: dict = {}
