@@ -70,6 +70,10 @@ def test_problems_say_what_is_wrong_and_only_kept_reference_tiles_fail_on_a_spil
     assert hopper_compile.problems(_row(shared_bytes=240_000)) == [
         "needs 240000 bytes of shared memory (sm_90 allows 232448)"]
     assert hopper_compile.problems(_row(wgmma=False)) == ["its matrix products do not use wgmma"]
+    unread = {k: v for k, v in _row().items() if k not in ("registers", "spill_bytes")}
+    assert hopper_compile.problems(unread) == [
+        "registers and spills not read (no cuobjdump beside Triton's ptxas or on PATH)"]
+    assert hopper_compile.fails(unread)
     assert hopper_compile.problems({"error": "CompilationError: at 12:4"}) == [
         "does not compile (CompilationError: at 12:4)"]
     assert hopper_compile.fails(_row(spill_bytes=96))
