@@ -112,17 +112,25 @@ def _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, scale2, MASK_CAUSAL:
 
 
 @triton.jit
+def _query_rows(Q, DO, LSE, DELTA, base, row_base, stride_n, rows, offs_d, N):
+    """What both backward kernels read for a tile of query rows: Q, dO, the log-sum-exp in base
+    2 and delta; rows past N read as zeros."""
+    row_ok = rows < N
+    ptrs = rows[:, None] * stride_n + offs_d[None, :]
+    q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
+    lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
+    delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+    return q, do, lse, delta
+
+
+@triton.jit
 def _dkdv_tiles(dk, dv, k, v, Q, DO, LSE, DELTA, base, row_base, stride_n, start, end, cols,
                 offs_m, offs_d, N, scale2, MASK_CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
                 PRECISION: tl.constexpr):
     for start_m in range(start, end, BLOCK_M):
         rows = start_m + offs_m
-        row_ok = rows < N
-        ptrs = rows[:, None] * stride_n + offs_d[None, :]
-        q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
-        do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
-        lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
-        delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+        q, do, lse, delta = _query_rows(Q, DO, LSE, DELTA, base, row_base, stride_n, rows, offs_d, N)
         p, ds = _probs_and_dscores(q, k, v, do, lse, delta, rows, cols, scale2, MASK_CAUSAL,
                                    False, N, PRECISION)
         dv += tl.dot(tl.trans(p).to(do.dtype), do, input_precision=PRECISION)
@@ -197,12 +205,7 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
     rows = first + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, D)
-    row_ok = rows < N
-    ptrs = rows[:, None] * stride_n + offs_d[None, :]
-    q = tl.load(Q + base + ptrs, mask=row_ok[:, None], other=0.0)
-    do = tl.load(DO + base + ptrs, mask=row_ok[:, None], other=0.0)
-    lse = tl.load(LSE + row_base + rows, mask=row_ok, other=0.0) * 1.4426950408889634
-    delta = tl.load(DELTA + row_base + rows, mask=row_ok, other=0.0)
+    q, do, lse, delta = _query_rows(Q, DO, LSE, DELTA, base, row_base, stride_n, rows, offs_d, N)
     dq = tl.zeros([BLOCK_M, D], dtype=tl.float32)
     scale2 = sm_scale * 1.4426950408889634
     if CAUSAL:
@@ -220,10 +223,11 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, stride_b, stride_h,
                        offs_d, N, scale2, False, False, BLOCK_N, PRECISION)
         dq = _dq_tiles(dq, q, do, lse, delta, K, V, base, stride_n, full, N, rows, offs_n,
                        offs_d, N, scale2, False, True, BLOCK_N, PRECISION)
-    tl.store(DQ + base + ptrs, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(DQ + base + rows[:, None] * stride_n + offs_d[None, :],
+             (dq * sm_scale).to(DQ.dtype.element_ty), mask=(rows < N)[:, None])
 
 
-# Autotuning (CUDA only; the interpreter runs one fixed 16 x 16 tiling and never autotunes).
+# Autotuning (CUDA only; the interpreter runs INTERPRETER_TILES, below, and never autotunes).
 # A short list aimed at Hopper (H100/H200), keyed on N, the head dim and causality: every config
 # is compiled once per (D, CAUSAL, dtype) and benchmarked once per key, so the list is kept short
 # (compiling and tuning count against the GPU proof's 8-minute budget).
