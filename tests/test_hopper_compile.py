@@ -107,3 +107,14 @@ def test_the_tuner_skips_tiles_above_their_head_dim():
             assert [(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps, c.num_stages)
                     for c in kept] == want, (name, d)
         assert len(prune(configs, {"D": 128})) >= 3, f"{name}: too few tiles left to tune at D=128"
+
+
+def test_the_page_says_when_registers_were_not_read():
+    tile = {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3, "D": 64,
+            "dtype": "bf16", "causal": True, "ptx_instructions": 900}
+    unread = {k: v for k, v in _row(**tile).items() if k not in ("registers", "spill_bytes")}
+    versions = {"triton": "3.6.0", "torch": "2.11", "python": "3.12", "machine": "a CPU, 2 cores"}
+    page = hopper_compile.report([unread], versions, "workbook bench compile", 1.0)
+    assert ("| reference forward | 128 x 64, 8, 3 | 64 | yes | - | - | 64 | yes | 900 | "
+            "registers and spills not read") in page
+    assert "**1 compile(s) fail the check.**" in page

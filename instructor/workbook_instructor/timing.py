@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def _machine() -> dict:
+def machine() -> dict:
+    """The CPU model, logical cores, memory and Python version of this machine."""
     import psutil
 
     model = platform.processor()
@@ -97,7 +98,7 @@ def time_notebook(path: Path, *, size: str, out: Path, root: Path, timeout: int 
         "error": error,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": _machine(), "commit": commit,
+        "machine": machine(), "commit": commit,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["workbook", "time"] + sys.argv[2:]),
         "executed_copy": str(copy),

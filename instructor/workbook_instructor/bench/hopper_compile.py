@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -193,10 +192,9 @@ def fails(row: dict) -> bool:
     without failing the check. Tiles the tuner never tries are reported only."""
     if not row["kept"]:
         return False
-    found = problems(row)
     if row["source"] == "reference":
-        return bool(found)
-    return any(p.startswith(("does not compile", "needs")) for p in found)
+        return bool(problems(row))
+    return "error" in row or row["shared_bytes"] > SHARED_LIMIT
 
 
 def jobs_for(found: dict, dtypes, head_dims, quick: bool) -> list[tuple]:
@@ -228,17 +226,18 @@ def report(rows: list[dict], versions: dict, command: str, seconds: float) -> st
         groups.setdefault(key, []).append(row)
     for (kernel, bm, bn, w, s, d), group in groups.items():
         ok = [r for r in group if "error" not in r]
-        worst = {"registers": max((r.get("registers", 0) for r in ok), default=0),
-                 "spill_bytes": max((r.get("spill_bytes", 0) for r in ok), default=0),
-                 "shared_bytes": max((r["shared_bytes"] for r in ok), default=0),
+        worst = {"shared_bytes": max((r["shared_bytes"] for r in ok), default=0),
                  "ptx_instructions": max((r["ptx_instructions"] for r in ok), default=0),
                  "wgmma": bool(ok) and all(r["wgmma"] for r in ok)}
+        if ok and all("registers" in r for r in ok):   # else problems() says they were not read
+            worst.update(registers=max(r["registers"] for r in ok),
+                         spill_bytes=max(r["spill_bytes"] for r in ok))
         errors = sorted({r["error"] for r in group if "error" in r})
         issues = ([f"does not compile ({e})" for e in errors]
                   + (problems(worst) if ok else []))
         lines.append(
             f"| {kernel} | {bm} x {bn}, {w}, {s} | {d} | {'yes' if group[0]['kept'] else 'no'} | "
-            f"{worst['registers'] if ok else '-'} | {worst['spill_bytes'] if ok else '-'} | "
+            f"{worst.get('registers', '-')} | {worst.get('spill_bytes', '-')} | "
             f"{worst['shared_bytes'] / 1024:.0f} | {'yes' if worst['wgmma'] else 'no'} | "
             f"{worst['ptx_instructions'] if ok else '-'} | {'; '.join(issues) or '-'} |")
     bad = [r for r in rows if fails(r)]
@@ -249,16 +248,6 @@ def report(rows: list[dict], versions: dict, command: str, seconds: float) -> st
     if spills:
         lines.append(f"Reported, not failing (notebook 07's fixed tiles): {', '.join(spills)}.")
     return "\n".join(lines) + "\n"
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def main(args) -> int:
@@ -277,8 +266,11 @@ def main(args) -> int:
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("fork")) as pool:
             rows = list(pool.map(compile_one, jobs))
     seconds = time.perf_counter() - start
-    versions = {"triton": triton.__version__, "torch": torch.__version__,
-                "python": platform.python_version(), "machine": _machine()}
+    from ..timing import machine
+
+    here = machine()
+    versions = {"triton": triton.__version__, "torch": torch.__version__, "python": here["python"],
+                "machine": f"{here['cpu']}, {here['cores']} cores"}
     command = " ".join(["workbook", *sys.argv[1:]])
     text = report(rows, versions, command, seconds)
     print(text, end="")
