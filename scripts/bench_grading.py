@@ -28,7 +28,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -164,19 +163,15 @@ def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path)
 
 
 def machine() -> dict:
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """`timing.machine()` (CPU, cores, memory, Python) plus what this benchmark depends on."""
     import nbgrader
     import torch
 
     from workbook_grader.sandbox.namespaces import probe
-    return {"cpu": model, "cores": cores(), "python": platform.python_version(),
-            "torch": torch.__version__, "nbgrader": nbgrader.__version__,
-            "sandbox": probe() or "namespaces", "load_avg_at_start": os.getloadavg()}
+    from workbook_instructor.timing import machine as base
+    return {**base(), "grading_cores": cores(), "torch": torch.__version__,
+            "nbgrader": nbgrader.__version__, "sandbox": probe() or "namespaces",
+            "load_avg_at_start": os.getloadavg()}
 
 
 def main() -> None:
