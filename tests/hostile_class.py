@@ -53,11 +53,24 @@ def build_case(root: Path, case: dict) -> bytes:
     if "edit" in case:
         cells[_index(cells, case["edit"]["cell"])]["source"] = case["edit"]["source"]
     if "insert" in case:
+        text = case["insert"]["source"] + case["insert"].get("repeat", "") * case["insert"].get(
+            "times", 0)
         cells.insert(_index(cells, case["insert"]["after"]) + 1, {
             "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": case["insert"]["source"]})
+            "source": text})
+    if "replace" in case:   # path: keys from the notebook down; "cell:<grade_id>" picks a cell
+        *where, last = case["replace"]["path"]
+        node = nb
+        for key in where:
+            node = cells[_index(cells, key[5:])] if key.startswith("cell:") else node[key]
+        node[last] = case["replace"]["value"]
     if "kernel" in case:
         nb["metadata"]["kernelspec"]["name"] = case["kernel"]
+    if "nest_depth" in case:   # a cell's metadata nested this deep (json.dumps could not)
+        marker = '"nested-here"'
+        cells[0].setdefault("metadata", {})["deep"] = "nested-here"
+        depth = case["nest_depth"]
+        return json.dumps(nb).replace(marker, "[" * depth + "]" * depth, 1).encode()
     if "pad_mb" in case:
         junk = "0123456789abcdef" * (case["pad_mb"] * 1024 * 64)
         cells[0].setdefault("metadata", {})["padding"] = junk

@@ -105,11 +105,25 @@ def inspect(sub: Submission, master: Master) -> Inspection:
             continue
         try:
             notebook = read_notebook(path)
+            inspected = Inspection()
+            _inspect_notebook(name, notebook, tests, master.locked.get(name, {}), inspected,
+                              master.released.get(name, frozenset()))
+            to_run = without_duplicate_grade_cells(notebook)
         except UnreadableNotebook as err:
-            found.problems.append(str(err))
-            found.zeroed[name] = {gid: str(err) for gid in tests}
+            unreadable(found, name, tests, str(err))
             continue
-        _inspect_notebook(name, notebook, tests, master.locked.get(name, {}), found,
-                          master.released.get(name, frozenset()))
-        found.notebooks[name] = without_duplicate_grade_cells(notebook)
+        except Exception as err:  # noqa: BLE001 - any odd shape: this notebook scores 0, the class goes on
+            unreadable(found, name, tests, f"{name}.ipynb could not be inspected "
+                       f"({type(err).__name__}); re-save it from Jupyter and resubmit")
+            continue
+        found.problems += inspected.problems
+        found.notes += inspected.notes
+        found.zeroed[name] = inspected.zeroed.get(name, {})
+        found.notebooks[name] = to_run
     return found
+
+
+def unreadable(found: Inspection, name: str, tests: dict[str, float], reason: str) -> None:
+    """``name`` cannot be graded: say why, and every test in it scores 0."""
+    found.problems.append(reason)
+    found.zeroed[name] = {gid: reason for gid in tests}

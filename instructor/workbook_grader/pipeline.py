@@ -17,7 +17,7 @@ from transformer_workbook.storage import write_atomically
 from . import canaries, masters, nbgrader_server, report
 from .execute import Settings, execute
 from .gradebook import write_gradebook
-from .inspect import inspect
+from .inspect import Inspection, inspect, unreadable
 from .kernel_pool import KernelPool
 from .read_back import read_back
 from .results import StudentResult
@@ -57,8 +57,16 @@ def grade_failed(sub: Submission, master: masters.Master, settings: Settings,
                  err: Exception) -> StudentResult:
     """The result of a student on whom the grader itself failed: what inspection found, the
     rest at 0, and the error as the reason."""
-    result = score(sub.student, master, inspect(sub, master), None, None, settings.student_timeout)
-    result.reasons.append(f"the grader failed on this submission: {err!r}")
+    try:
+        inspection = inspect(sub, master)
+    except Exception:  # noqa: BLE001 - never let one student's submission stop the class
+        inspection = Inspection()
+        for name, tests in master.cells.items():
+            unreadable(inspection, name, tests, f"{name}.ipynb could not be inspected")
+    result = score(sub.student, master, inspection, None, None, settings.student_timeout)
+    result.reasons.append(f"the grader failed on this submission: {type(err).__name__}")
+    print(f"warning: the grader failed on {sub.student}/{sub.assignment}: {err!r:.300}",
+          file=sys.stderr)
     return result
 
 

@@ -253,6 +253,8 @@ def cell_rule(text: str, modules: frozenset[str] = PATCHED_ROOTS) -> str | None:
         tree = parse(code)
     except (SyntaxError, ValueError):
         return None   # it cannot run either; the cell's own error will say so
+    except (RecursionError, MemoryError):
+        return "nests its code too deeply for the grader's checks to read"
     reader = _Reader(modules)
     reader.visit(tree)
     return reader.rule
@@ -287,7 +289,7 @@ def module_names(cells: list[dict]) -> frozenset[str]:
             continue
         try:
             tree = parse(_python(source(cell))[0])
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}")   # whole name: fullmatch
 
 
 class GradingError(Exception):
@@ -54,7 +54,7 @@ def find_submissions(root: Path, known_assignments: list[str],
             problems.append(f"{student_dir.name}: not a student folder (expected "
                             f"{root.name}/<student>/<assignment>/*.ipynb); skipped")
             continue
-        if not SAFE_ID.match(student_dir.name):
+        if not SAFE_ID.fullmatch(student_dir.name):
             problems.append(f"{student_dir.name!r}: a student id may hold only letters, digits "
                             "and ._@+-; skipped")
             continue

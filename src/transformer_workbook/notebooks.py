@@ -77,6 +77,8 @@ def read_notebook(path: Path) -> dict:
         raise UnreadableNotebook(
             f"{path.name} is not notebook JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
+    except RecursionError:
+        raise UnreadableNotebook(f"{path.name} nests its JSON too deeply to be a notebook") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise UnreadableNotebook(f"{path.name} is JSON but not a notebook (no list of cells)")
     if data.get("nbformat") != 4:
@@ -84,7 +86,32 @@ def read_notebook(path: Path) -> dict:
             f"{path.name} has nbformat version {data.get('nbformat')!r}; the course uses "
             "version 4. Re-save it from Jupyter"
         )
+    problem = _shape_problem(data)
+    if problem:
+        raise UnreadableNotebook(f"{path.name}: {problem}; re-save it from Jupyter")
+    return data
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What in a notebook's structure is not as nbformat 4 writes it, where the course's tools
+    read it (metadata, kernelspec, sources, nbgrader's marks), or None."""
+    if not isinstance(data.get("metadata", {}), dict):
+        return "the notebook's metadata is not a JSON object"
+    if not isinstance(data.get("metadata", {}).get("kernelspec", {}), dict):
+        return "the notebook's kernelspec is not a JSON object"
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            raise UnreadableNotebook(f"{path.name}: cell {index} is not a valid notebook cell")
-    return data
+            return f"cell {index} is not a valid notebook cell"
+        text = cell.get("source", "")
+        if not (isinstance(text, str) or isinstance(text, list)
+                and all(isinstance(line, str) for line in text)):
+            return f"cell {index}'s source is not text"
+        meta = cell.get("metadata", {})
+        if not isinstance(meta, dict) or not isinstance(meta.get("nbgrader", {}), dict):
+            return f"cell {index}'s metadata is not a JSON object"
+        mark = meta.get("nbgrader", {}).get("grade_id")
+        if mark is not None and not isinstance(mark, str):
+            return f"cell {index}'s nbgrader grade_id is not a string"
+        if not isinstance(cell.get("outputs", []), list):
+            return f"cell {index}'s outputs are not a list"
+    return None
