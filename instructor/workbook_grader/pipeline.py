@@ -47,7 +47,9 @@ def grade_one(sub: Submission, master: masters.Master, settings: Settings,
     if not inspection.notebooks:
         return score(sub.student, master, inspection, None, None, settings.student_timeout)
     canary = canaries.Canary.new()
-    planted = {name: canaries.plant(nb, canary) for name, nb in inspection.notebooks.items()}
+    planted = {name: canaries.plant(nb, canary.binding(
+                   canaries.released_bindings(master.released.get(name, frozenset()))))
+               for name, nb in inspection.notebooks.items()}
     execution = execute(sub.student, sub.assignment, planted, master.db, settings, ahead=ahead)
     found = read_back(execution, sub.assignment, sub.student, canary, master.public)
     return score(sub.student, master, inspection, execution, found, settings.student_timeout)

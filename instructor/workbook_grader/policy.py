@@ -21,6 +21,8 @@ grader forbids the ways in, by reading the code rather than by running it:
   replacing a model's layers needs it: the kernel's audit hook refuses, at run time, what it
   could reach that matters — frames, code objects, tracing);
 * replacing a library's functions (``torch.allclose = ...``, ``setattr(torch, ...)``);
+* ``global`` for a name that starts with ``_`` (the hidden tests' own names) or that names a
+  module, which would let a function a test calls rebind what the test reads next;
 * IPython magics and shell escapes, except the harmless timing and plotting ones.
 
 Only code the student wrote or changed is read: a cell whose source is exactly as released is
@@ -238,8 +240,10 @@ class _Reader(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Global(self, node):
+        # From inside a function a test calls, a global declaration could rebind, while the
+        # test runs, a name the test reads after the call: its own ``_`` names, or a module.
         for name in node.names:
-            if name in FORBIDDEN_NAMES:
+            if name in FORBIDDEN_NAMES or name.startswith("_") or name in self.modules:
                 self._flag(f"declares global {name}")
 
 

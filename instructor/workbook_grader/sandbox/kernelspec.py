@@ -75,6 +75,45 @@ from IPython import get_ipython as _get_ipython
 
 _get_ipython().events.register("pre_run_cell", _renew_output_budget)
 
+
+# Rich output (display(), a cell's last value: HTML, images) has a budget of its own for the
+# whole kernel: a flood of it would otherwise fill the graded notebook and the grader's memory.
+class _DisplayBudget:
+    left = _TOTAL
+    told = False
+
+
+def _display_size(data):
+    return sum(len(v) if isinstance(v, (str, bytes)) else len(repr(v))
+               for v in (data.values() if isinstance(data, dict) else [data]))
+
+
+def _over_display_budget(data):
+    size = _display_size(data)
+    if size > _DisplayBudget.left:
+        if not _DisplayBudget.told:
+            _DisplayBudget.told = True
+            _sys.stdout.write("\\n[rich output cut by the grader after " + str(_TOTAL)
+                              + " characters]\\n")
+        return True
+    _DisplayBudget.left -= size
+    return False
+
+
+def _capped(original):
+    def publish(data, *args, **kwargs):
+        if _over_display_budget(data):
+            return None
+        return original(data, *args, **kwargs)
+    return publish
+
+
+_display_pub = _get_ipython().display_pub
+_display_pub.publish = _capped(_display_pub.publish)
+_displayhook = _get_ipython().displayhook
+_displayhook.write_format_data = _capped(_displayhook.write_format_data)
+del _display_pub, _displayhook
+
 # Plain tracebacks: the grader keeps only an error's type and message, and IPython's default
 # traceback (source context, highlighting) cost about 0.7 s per student of notebook 01's
 # sample class (py-spy, 2 cores).
@@ -108,8 +147,8 @@ GUARD_STARTUP = '''\
 # generator's gi_frame), a function's code object, tracing and profiling hooks, the garbage
 # collector's view of every object, ctypes, running code from strings (exec, eval, compile)
 # and new audit hooks. Libraries that use these for their own work are unaffected: only the
-# immediate caller is judged (through inspect and traceback, which only pass frames on to
-# whoever called them). See docs/THREAT-MODEL.md.
+# immediate caller is judged (through inspect, traceback, logging.currentframe and IPython's
+# frame helpers, which only pass frames on to whoever called them). See docs/THREAT-MODEL.md.
 def _install_grader_guard():
     import sys, threading
 
@@ -119,7 +158,8 @@ def _install_grader_guard():
               "function.__new__", "object.__getattr__", "object.__setattr__",
               "object.__delattr__", "cpython.run_command", "cpython._PySys_ClearAuditHooks"}
     getframe, busy, ident = sys._getframe, set(), threading.get_ident
-    wrappers = ("/inspect.py", "/traceback.py", "/ctypes/__init__.py")
+    wrappers = ("/inspect.py", "/traceback.py", "/ctypes/__init__.py", "/logging/__init__.py",
+                "/IPython/utils/frame.py")
 
     def from_notebook(filename):
         return filename.startswith("<ipython-input") or "/ipykernel_" in filename
