@@ -14,7 +14,11 @@ mean that grading costs nothing beyond the students' own cells. ``grader_seconds
 the same difference in seconds (wall per student slot minus the floor): a notebook whose cells
 get cheaper raises the ratio while the grader's own cost stays put. ``cpu_busy`` is the share of
 the machine's cores that were busy during the graded run (1.0: every core all the time, so only
-less CPU per student can make it faster); with 100 students or more,
+less CPU per student can make it faster). ``floor_alone`` is the issue's plain measure: the
+same cells one student at a time in a warm kernel (with the grader's torch threads and with the
+machine's; the smaller counts), and ``overhead`` there is the graded run's wall time per
+student (wall / students) over it: what grading a class costs per student against running
+each notebook once, start-up free, on its own. With 100 students or more,
 ``students_per_minute_per_50`` gives the rate of each consecutive block of 50 (flat when
 nothing builds up over a long run).
 
@@ -128,10 +132,12 @@ def _warm_run(codes: list[str], preload: list[str], threads: int, cwd: Path,
         manager.shutdown_kernel(now=True)
 
 
-def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path) -> dict:
+def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path,
+               threads: int | None = None) -> dict:
     """Per student, the seconds of its own graded cells in a warm kernel (see the docstring).
     Each distinct submission of the cycled class runs once, in rounds of ``jobs`` at once;
-    the class's mean weights them."""
+    the class's mean weights them. ``threads``: torch threads per kernel (default: what the
+    grader gives each of ``jobs`` kernels)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -139,7 +145,8 @@ def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path)
     kinds: dict[str, list[str]] = {}
     for student in students:
         kinds.setdefault(student.split("-", 1)[1], []).append(student)
-    threads = max(1, cores() // jobs)   # as the grader gives its kernels
+    if threads is None:
+        threads = max(1, cores() // jobs)   # as the grader gives its kernels
 
     def one(kind: str, barrier) -> tuple[str, float]:
         student = kinds[kind][0]
@@ -218,6 +225,20 @@ def main() -> None:
                 print(f"floor: {floor['mean_per_student']:.2f} s per student; overhead "
                       f"{record['floor']['overhead']:.2f}x "
                       f"({record['floor']['grader_seconds_per_slot']:.2f} s per student slot)",
+                      file=sys.stderr, flush=True)
+                # The notebook's own run time: one student at a time in a warm kernel, with
+                # the grader's threads and with the whole machine's; the smaller is the floor.
+                alone = {n: time_floor(Path(tmp) / f"out-{mode}", subs, args.assignment, 1,
+                                       Path(tmp) / f"alone-{n}", threads=n)["mean_per_student"]
+                         for n in sorted({max(1, cores() // args.jobs), cores()})}
+                per_student = took / args.students
+                record["floor_alone"] = {
+                    "threads_seconds": {str(n): v for n, v in alone.items()},
+                    "mean_per_student": min(alone.values()),
+                    "wall_per_student": round(per_student, 2),
+                    "overhead": round(per_student / min(alone.values()), 2)}
+                print(f"floor alone: {min(alone.values()):.2f} s per student; wall per student "
+                      f"{per_student:.2f} s; overhead {record['floor_alone']['overhead']:.2f}x",
                       file=sys.stderr, flush=True)
     if {"workbook", "stock"} <= record["seconds"].keys():
         record["speedup"] = round(record["seconds"]["stock"] / record["seconds"]["workbook"], 2)

@@ -94,3 +94,20 @@ def test_broken_students_get_zero_and_others_are_unaffected(tmp_path):
     feedback = (tmp_path / "out" / "feedback" / "raises-at-import.html").read_text()
     assert "ModuleNotFoundError" in feedback
     assert "_big = torch.tensor" not in feedback, "hidden test source leaked into feedback"
+
+
+def test_uninterruptible_cell_gets_a_reason_that_says_so(tmp_path):
+    """A cell past the time limit that ignores the interrupt (SIGINT ignored, or long native
+    code) makes nbgrader give up on the notebook; the reason must say that, not only "exit
+    status 1". The log is nbgrader's own, from a graded run of such a cell (red team, 2026-11-29)."""
+    from workbook_grader.execute import Execution
+    from workbook_grader.score import _failure_reason
+
+    log = ("[AutogradeApp | ERROR] Timeout waiting for execute reply (10s).\n"
+           "[AutogradeApp | ERROR] Interrupting kernel\n"
+           "    nbclient.exceptions.CellTimeoutError: A cell timed out while it was being "
+           "executed, after 4 seconds.\n    The message was: Timeout waiting for IOPub output.\n")
+    ran = Execution(1, log, 12.0, {}, tmp_path / "gradebook.db")
+    reason = _failure_reason(ran, 1800.0)
+    assert "did not stop when interrupted" in reason and "time limit" in reason
+    assert "exit status" not in reason

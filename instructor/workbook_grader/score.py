@@ -23,6 +23,11 @@ def _failure_reason(execution: Execution, student_timeout: float) -> str | None:
     if "DeadKernelError" in log or "Kernel died" in log or "UnresponsiveKernelError" in log:
         return ("the notebook's kernel died while it ran (os._exit, a crash, or too much "
                 "memory), so the cells after that point were not graded")
+    if "CellTimeoutError" in log or "Interrupting kernel" in log:
+        return ("a cell ran past the per-cell time limit and did not stop when interrupted "
+                "(native code that never checks for interrupts, or a notebook that ignores "
+                "SIGINT), so nbgrader could not grade this notebook; make long computations "
+                "smaller or interruptible")
     # nbgrader's log may quote a test cell (a hidden one too): it goes to the instructor's
     # copy (the run's .work folder), never into a reason that the student's feedback shows.
     return ("nbgrader could not grade this submission (exit status "
