@@ -45,7 +45,7 @@ def _cmd_check(args) -> int:
         print(f"{args.notebook} has no graded test cells", file=sys.stderr)
         return 2
     print(format_outcomes(outcomes))
-    return 0 if all(o.status in ("passed", "hidden") for o in outcomes) else 1
+    return 0 if outcomes.ok else 1
 
 
 def _cmd_fetch_data(args) -> int:
@@ -74,10 +74,17 @@ def _student_commands(sub) -> None:
     p.add_argument("dest", nargs="?", help="folder to copy into (default work/NN-name)")
     p.set_defaults(func=_cmd_start)
 
-    p = sub.add_parser("check", help="run your notebook and report its visible tests")
-    p.add_argument("notebook")
-    p.add_argument("--size", default="grade", choices=["grade", "ci", "full"])
-    p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    p = sub.add_parser("check", help="run your notebook and report its visible tests",
+                       description="Run your notebook from top to bottom in a fresh kernel (as "
+                       "saved on disk: save it first) and report each visible test, errors in "
+                       "other cells, and where a run stopped. Hidden tests run only when your "
+                       "instructor grades. Exit status 0 when everything visible passed.")
+    p.add_argument("notebook", help="your copy, e.g. work/01-attention/01-attention.ipynb")
+    p.add_argument("--size", default="grade", choices=["grade", "ci", "full"],
+                   help="run size of the experiments (default: grade, the smallest and the one "
+                   "the grader uses; ci and full train longer)")
+    p.add_argument("--timeout", type=int, default=600,
+                   help="seconds one cell may run before it is stopped (default: 600)")
     p.set_defaults(func=_cmd_check)
 
     from .quiz.cli import register as quiz

@@ -28,20 +28,27 @@ def _environment(**values):
 
 
 def execute(notebook, *, cwd: Path, size: str, timeout: int = 600, allow_errors: bool = True,
-            quiet: bool = False):
+            quiet: bool = False, on_cell_start=None):
     """Run every cell of an nbformat notebook in place and return it.
 
     The kernel talks over Unix sockets in a private folder (no TCP port, nothing to encrypt);
     with ``quiet`` whatever the kernel process itself prints (library warnings) is dropped.
+    A cell past ``timeout`` raises nbclient's ``CellTimeoutError`` and a kernel that dies its
+    ``DeadKernelError``: the kernel manager is the asynchronous one, because with the blocking
+    one nbclient waits for the next output message with no time limit and never notices either
+    (a ``workbook check`` of a notebook that called ``os._exit`` hung for good).
+    ``on_cell_start(cell, cell_index)`` is nbclient's hook, called before each cell runs.
     """
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     with tempfile.TemporaryDirectory(prefix="wb-") as ipc, \
             _environment(WORKBOOK_SIZE=size, **RUN_ENV):
-        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc, "k"))
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                ip=os.path.join(ipc, "k"))
         client = NotebookClient(notebook, km=km, timeout=timeout, allow_errors=allow_errors,
-                                resources={"metadata": {"path": str(cwd)}})
+                                resources={"metadata": {"path": str(cwd)}},
+                                on_cell_start=on_cell_start)
         streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
         # nbclient shuts down only kernels it created itself: ask it to shut this one down too,
         # or a process that runs several notebooks keeps every finished kernel alive.
