@@ -20,8 +20,14 @@ pip_install() {
     2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 }
 pip_install --upgrade pip
-# torch first, from the pinned CPU build, so nothing later pulls a CUDA build.
-pip_install -c requirements/cpu.txt torch
+# torch first, from the pinned CPU build, so nothing later pulls a CUDA build. Where the
+# package index already offers the +cpu wheel (a local wheel folder, a mirror), take it from
+# there; otherwise from PyTorch's own CPU index (PyPI's Linux torch is the CUDA build, which pins
+# its own Triton and pulls GBs of NVIDIA packages).
+if ! pip_install -c requirements/cpu.txt "torch==2.13.0+cpu" 2>/dev/null; then
+  pip_install -c requirements/cpu.txt torch --index-url https://download.pytorch.org/whl/cpu \
+    --extra-index-url https://pypi.org/simple
+fi
 # The student package, then the instructor's tools (release, grading) with the test tools.
 pip_install -c requirements/cpu.txt -e ".[kernels,lora,lab,search,interp]" -e "./instructor[distributed,dev]"
 pip_install --no-deps -r requirements/assets.txt

@@ -41,7 +41,7 @@ def test_environment_yml_matches_both_pyprojects_and_pins():
         for extra in project["optional-dependencies"].values():
             declared |= {_name(d) for d in extra}
         assert float(project["requires-python"].lstrip(">=")) <= 3.11
-    env_pins = {_name(p): p for p in pip_section if not p.startswith("-e")}
+    env_pins = {_name(p): p for p in pip_section if not p.startswith("-")}   # not -e, --index
     cpu_pins = _pins(ROOT / "requirements" / "cpu.txt")
     assert env_pins == cpu_pins, "environment.yml pins differ from requirements/cpu.txt"
     assert set(env_pins) <= declared, (

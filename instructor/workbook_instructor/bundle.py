@@ -27,11 +27,14 @@ README = """# {course} — student bundle
 
        python3 -m venv .venv && . .venv/bin/activate
 
-2. Install the course's libraries and its student package (CPU only; torch comes from the
-   pinned version in requirements.txt):
+2. Install the CPU build of torch from PyTorch's own index first (PyPI's Linux torch is the
+   CUDA build, several GB), then the course's libraries and its student package:
 
+       pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
        pip install -r requirements.txt wheels/{wheel}
        pip install --no-deps -r assets.txt
+
+   On macOS, Triton has no wheels: every notebook but 07 (the Triton kernel) runs.
 
 3. Copy an assignment into your own folder and open it (your copy is yours: nothing ever
    overwrites it):

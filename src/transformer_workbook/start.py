@@ -48,10 +48,12 @@ def start(name: str, dest: Path | None = None, *, course: Path | None = None) ->
     targets = [dest / p.relative_to(assignment) for p in sources]
     taken = [t for t in targets if t.exists()]
     if taken:
+        fresh = next(dest.parent / f"{assignment.name}-fresh{n or ''}" for n in range(1000)
+                     if not (dest.parent / f"{assignment.name}-fresh{n or ''}").exists())
         raise StartError(
             f"{taken[0]} already exists, so nothing was copied: your work there is kept. For a "
             f"fresh copy beside it, run `workbook start {assignment.name.split('-')[0]} "
-            f"{dest.parent / (assignment.name + '-fresh')}` (any folder that does not exist yet)")
+            f"{fresh}` (any folder that does not exist yet)")
     for source, target in zip(sources, targets):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
