@@ -207,11 +207,12 @@ def released_bindings(sources: frozenset[str]) -> tuple[tuple[str, str, str | No
     "torch.nn.functional", None)``, ``from torch import nn`` gives ``("nn", "torch", "nn")``."""
     import ast
 
+    from .policy import _python, parse   # the one parser lock (threads grade at once) and cache
+
     found = {}
     for text in sorted(sources):
         try:
-            tree = ast.parse("\n".join(line for line in text.splitlines()
-                                       if not line.lstrip().startswith(("%", "!"))))
+            tree = parse(_python(text)[0])
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for node in tree.body:
