@@ -152,7 +152,7 @@ def time_floor(out: Path, subs: Path, assignment: str, jobs: int, scratch: Path,
         student = kinds[kind][0]
         folder = out / ".work" / "students" / assignment / student / "autograded" / student
         notebooks = sorted((folder / assignment).glob("*.ipynb"))
-        seconds = sum(_warm_run(_cells_to_time(nb), COURSE.preload, threads,
+        seconds = sum(_warm_run(_cells_to_time(nb), COURSE.preload_for([assignment]), threads,
                                 scratch / student, COURSE.cell_timeout, barrier)
                       for nb in notebooks)
         return kind, seconds

@@ -43,6 +43,7 @@ class Settings:
     file_bytes: int = 256 * 1024 ** 2  # largest file a kernel may write
     output_chars: int = 1_000_000    # what one kernel may print, per stream
     hidden: tuple[Path, ...] = ()    # folders no kernel may see (solutions, submissions, output)
+    assignments: tuple[str, ...] = ()  # graded in this run: what the kernel factory preloads
 
     def env(self) -> dict:
         """The environment of nbgrader and the kernel (and of the kernel factory)."""
@@ -56,7 +57,10 @@ class Settings:
 
     def factory(self):
         """This process's kernel factory (None where there is no sandbox)."""
-        return kernelspec.factory_for(self.course, self.env(), never=list(self.hidden))
+        preload = (self.course.preload_for(self.assignments) if self.assignments
+                   else self.course.preload)
+        return kernelspec.factory_for(self.course, self.env(), never=list(self.hidden),
+                                      preload=preload)
 
 
 @dataclass

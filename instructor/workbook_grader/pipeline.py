@@ -110,7 +110,8 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
                         student_timeout=student_timeout,
                         threads=max(1, cores() // jobs),
                         memory_bytes=int(memory_gib * 1024 ** 3),
-                        hidden=course.hidden_from_students() + (out, Path(submissions).resolve()))
+                        hidden=course.hidden_from_students() + (out, Path(submissions).resolve()),
+                        assignments=tuple(sorted({s.assignment for s in subs})))
     prefetch_assets()
     # Start the kernel factory (its imports take seconds) and the pre-started nbgrader on
     # threads: they overlap the master releases, which run here meanwhile.

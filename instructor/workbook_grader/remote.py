@@ -80,7 +80,8 @@ def job(sub, notebooks: list[str], settings, run_id: str) -> dict:
                 "cell_timeout": settings.cell_timeout, "student_timeout": settings.student_timeout,
                 "threads": settings.threads, "size": settings.size,
                 "memory_bytes": settings.memory_bytes, "cpu_seconds": settings.cpu_seconds,
-                "file_bytes": settings.file_bytes, "output_chars": settings.output_chars}}
+                "file_bytes": settings.file_bytes, "output_chars": settings.output_chars,
+                "assignments": list(settings.assignments)}}
 
 
 def save_returned(returned: dict, work: Path) -> None:
@@ -186,8 +187,10 @@ def grade(job: dict, payload: dict) -> dict:
     master = _master_here(root, payload, job["run"])
     sub = _submission_here(root, job)
     work = root / "runs" / job["run"] / "out" / ".work"
+    given = dict(job["settings"])
+    given["assignments"] = tuple(given.get("assignments", ()))
     settings = Settings(course=course, work=work, hidden=(root, *course.hidden_from_students()),
-                        **job["settings"])
+                        **given)
     try:
         try:
             result = grade_one(sub, master, settings)

@@ -2,7 +2,7 @@
 
 A ``Course`` is the checkout an instructor works in. Where the sources, the release and a class's
 submissions live (nbgrader's ``CourseDirectory``), the cell timeout (``Execute.timeout``) and
-what the grader preloads (``GradingSandbox.preload``) are read from that file, which stock
+what the grader preloads (``GradingSandbox.preload`` and ``preload_for``) are read from that file, which stock
 nbgrader reads too; nothing else holds configuration. The environment variables the tools
 honour are listed in docs/ARCHITECTURE.md.
 
@@ -113,7 +113,24 @@ class Course:
 
     @property
     def preload(self) -> list[str]:
-        return list(self.config.get("GradingSandbox", {}).get("preload", []))
+        """What the grader imports before forking kernels when it grades every assignment:
+        ``GradingSandbox.preload`` and every assignment's ``GradingSandbox.preload_for``."""
+        return self.preload_for(self.preload_extras())
+
+    def preload_extras(self) -> dict[str, list[str]]:
+        """``GradingSandbox.preload_for``: assignment -> the modules only it needs."""
+        extras = self.config.get("GradingSandbox", {}).get("preload_for", {}) or {}
+        return {str(k): list(v) for k, v in dict(extras).items()}
+
+    def preload_for(self, assignments) -> list[str]:
+        """What the grader imports before forking the kernels of a run that grades
+        ``assignments``: the course's common list, then what each of them adds, each module
+        once. A module a notebook needs but nobody listed still works: its kernel imports it."""
+        extras = self.preload_extras()
+        modules = list(self.config.get("GradingSandbox", {}).get("preload", []))
+        for assignment in sorted(assignments):
+            modules += extras.get(assignment, [])
+        return list(dict.fromkeys(modules))
 
     @property
     def autograder_dir(self) -> Path:
