@@ -129,6 +129,10 @@ def grade_class(submissions: Path, out: Path, *, course, jobs: int | None = None
         note = isolation_note(factory)
         if note:
             print(f"warning: {note}", file=sys.stderr)
+        unknown = sorted(set(course.preload_extras()) - set(course.assignments()))
+        if unknown:
+            print(f"note: c.GradingSandbox.preload_for names {unknown}, which are not "
+                  "assignments of this course: they preload nothing", file=sys.stderr)
         for failed in getattr(factory, "failed", []):
             print(f"note: c.GradingSandbox.preload: {failed} (each kernel imports it itself)",
                   file=sys.stderr)
