@@ -4,6 +4,8 @@
 run that grades notebook 06 must: a module a notebook imports but its run did not preload
 still works, but every student then pays for the import (peft: about 1.3 s of CPU each)."""
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -95,3 +97,15 @@ def test_the_grading_settings_pass_the_runs_assignments_to_the_factory(monkeypat
              assignments=("01-attention",)).factory()
     Settings(course=COURSE, work=tmp_path, cell_timeout=30).factory()
     assert seen == [COURSE.preload_for(["01-attention"]), COURSE.preload]
+
+
+def test_the_dynamic_check_runs_a_notebook_and_reports_what_it_imported():
+    """scripts/preload_usage.py (the check that sees imports no import line shows), end to end
+    on notebook 01 at the ci size (about 10 s)."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "preload_usage.py"),
+                           "01-attention"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("01-attention"))
+    assert "imported but not preloaded for it: none" in line
+    assert "transformers.models.llama.modeling_llama" in line.split("unused:")[1]
