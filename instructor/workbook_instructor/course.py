@@ -3,8 +3,8 @@
 A ``Course`` is the checkout an instructor works in. Where the sources, the release and a class's
 submissions live (nbgrader's ``CourseDirectory``), the cell timeout (``Execute.timeout``) and
 what the grader preloads (``GradingSandbox.preload`` and ``preload_for``) are read from that
-file, which stock nbgrader reads too; nothing else holds configuration. The environment variables the tools
-honour are listed in docs/ARCHITECTURE.md.
+file, which stock nbgrader reads too; nothing else holds configuration. The environment
+variables the tools honour are listed in docs/ARCHITECTURE.md.
 
 It is also the one place that runs nbgrader's ``generate_assignment``: in this process,
 through nbgrader's own converter, for ``workbook release``, the demo, the sync test and the

@@ -198,14 +198,12 @@ def public_paths(course) -> list[str]:
     return [str(p) for p in (course.release_dir, cache_dir()) if p.exists()]
 
 
-def factory_for(course, env: dict, never: list[Path], preload: list[str] | None = None
+def factory_for(course, env: dict, never: list[Path], preload: list[str]
                 ) -> kernel_factory.FactoryProcess | None:
-    """This process's kernel factory for ``course``, importing ``preload`` (default: what
-    every assignment of the course needs); None where none can run, or with
-    ``WORKBOOK_SANDBOX=none``."""
+    """This process's kernel factory for ``course``, importing ``preload``; None where none
+    can run, or with ``WORKBOOK_SANDBOX=none``."""
     if namespaces.supported() or os.environ.get("WORKBOOK_SANDBOX", "").lower() == "none":
         return None
-    preload = course.preload if preload is None else preload
     return kernel_factory.shared(preload=preload, public=public_paths(course),
                                  never=[str(p) for p in never], env=env)
 
