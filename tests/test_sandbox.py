@@ -35,7 +35,8 @@ class Kernel:
         sandbox.write_kernelspec(self.work / "jupyter", factory=factory, cwd=self.cwd,
                                  writable=[self.cwd, self.ipc], course=COURSE,
                                  memory_bytes=6 * 1024 ** 3, cpu_seconds=600,
-                                 file_bytes=64 * 1024 ** 2, output_chars=100_000, threads=1)
+                                 file_bytes=64 * 1024 ** 2, output_chars=100_000, threads=1,
+                                 integrity_key="test-key")
         os.environ["JUPYTER_PATH"] = str(self.work / "jupyter")
         self.km = KernelManager(kernel_name="python3", transport="ipc", ip=str(self.ipc / "k"))
         self.km.start_kernel()
@@ -203,3 +204,36 @@ def test_no_state_passes_from_one_student_to_the_next(factory, tmp_path):
                       "torch.nn.functional.relu.__module__, 'secret' in globals())")
     second.close()
     assert said == "None torch.nn.functional False", said
+
+
+def _checked(canary, cell, printed: str) -> list[dict]:
+    """The planted check ``cell`` as it printed ``printed``, followed by a test cell."""
+    test = {"cell_type": "code", "source": "assert True", "outputs": [],
+            "metadata": {"nbgrader": {"grade": True, "grade_id": "t1", "points": 1}}}
+    return [{**cell, "outputs": [{"output_type": "stream", "name": "stdout",
+                                  "text": printed + "\n"}]}, test]
+
+
+def test_the_integrity_check_signs_its_verdict_and_its_key_stays_hidden(two_students):
+    from workbook_grader.canaries import Canary
+
+    alice, _ = two_students
+    canary = Canary.new()
+    cell = canary.cell()
+    said = alice.run(cell["source"])
+    assert said.startswith(f"[grader-integrity {canary.nonce}] ok #"), said
+    assert canary.verdicts(_checked(canary, cell, said), "test-key") == {}
+    # a line that a replaced print rewrote, or that anything but the check wrote, fails
+    forged = said.replace(" ok #", " ok #0")
+    for key, line in (("another-key", said), ("test-key", forged)):
+        assert "did not arrive as the check wrote it" in canary.verdicts(
+            _checked(canary, cell, line), key)["t1"]
+    # each challenge is answered once
+    assert "asked twice" in alice.run(cell["source"])
+    # only from the top level of its own cell: not from a function that forwards the request
+    call = canary.cell()["source"].split("\n", 1)[1]
+    said = alice.run(f"def forward():\n    {call}\n\nforward()")
+    assert "called from somewhere else than its cell" in said, said
+    # the key was in the kernel's start-up file, which is gone once IPython has run it
+    said = alice.run("import os; print(os.listdir('/tmp/ipython/profile_default/startup'))")
+    assert said == "[]", said

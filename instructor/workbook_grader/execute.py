@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,7 @@ class Execution:
     autograded: dict[str, Path]      # notebook -> the executed notebook nbgrader wrote
     db: Path                         # the student's gradebook
     note: str = ""                   # graded without isolation, and why
+    key: str = ""                    # the key the kernel's integrity checks signed with
 
 
 def clip(text: str, limit: int = LOG_LIMIT) -> str:
@@ -128,24 +130,27 @@ class Folders:
     """One student's scratch folders. The kernel works in a folder of its own (``kernel``), not
     where nbgrader writes the autograded notebook. Its Unix sockets live in a short folder under
     the system temp folder (``ipc``): socket paths are limited to 107 bytes, which a deep --out
-    folder would exceed."""
+    folder would exceed. ``key`` signs the verdicts of this student's integrity checks
+    (``canaries``); every kernel started in these folders gets it."""
     work: Path
     kernel: Path
     ipc: Path
+    key: str = ""
 
     @classmethod
     def fresh(cls, settings: Settings, assignment: str, student: str) -> "Folders":
         work = settings.work / "students" / assignment / student
         shutil.rmtree(work, ignore_errors=True)
         (work / "kernel").mkdir(parents=True)
-        return cls(work, work / "kernel", Path(tempfile.mkdtemp(prefix="wb-")))
+        return cls(work, work / "kernel", Path(tempfile.mkdtemp(prefix="wb-")),
+                   secrets.token_hex(16))
 
     def sandbox_args(self, settings: Settings) -> dict:
         """The sandbox of this student's kernel, as ``kernelspec`` takes it."""
         return dict(cwd=self.kernel, writable=[self.kernel, self.ipc], course=settings.course,
                     memory_bytes=settings.memory_bytes, cpu_seconds=settings.cpu_seconds,
                     file_bytes=settings.file_bytes, output_chars=settings.output_chars,
-                    threads=settings.threads)
+                    threads=settings.threads, integrity_key=self.key)
 
     def env(self, settings: Settings) -> dict:
         """The environment of this student's nbgrader (and, filtered, of the kernel)."""
@@ -178,4 +183,5 @@ def execute(student: str, assignment: str, notebooks: dict[str, dict], master_db
     (work / "nbgrader.log").write_text(log, encoding="utf-8", errors="replace")
     autograded = {name: work / "autograded" / student / assignment / f"{name}.ipynb"
                   for name in notebooks}
-    return Execution(code, log, seconds, autograded, db, kernelspec.isolation_note(factory))
+    return Execution(code, log, seconds, autograded, db, kernelspec.isolation_note(factory),
+                     folders.key)

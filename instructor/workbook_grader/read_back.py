@@ -114,5 +114,5 @@ def read_back(execution: Execution, assignment: str, student: str, canary: Canar
         cells = _cells(path)
         found.messages[notebook] = failure_messages(cells, public)
         found.problems.extend(f"{notebook}.ipynb: {p}" for p in run_problems(cells))
-        found.tampered[notebook] = canary.verdicts(cells) if cells else {}
+        found.tampered[notebook] = canary.verdicts(cells, execution.key) if cells else {}
     return found

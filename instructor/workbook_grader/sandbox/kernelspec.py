@@ -135,9 +135,31 @@ del _grader_startup
 '''
 
 
-def startup_code(output_chars: int) -> str:
-    """The file the grader installs in every kernel's IPython startup folder."""
-    return STARTUP.format(source=GUARD_STARTUP + OUTPUT_CAP_STARTUP.format(limit=output_chars))
+def startup_code(output_chars: int, integrity_key: str, *, forget: bool = True) -> str:
+    """The file the grader installs in every kernel's IPython startup folder: the audit hook,
+    the output cap and the integrity check under ``integrity_key`` (``canaries``). With
+    ``forget``, the file deletes itself once IPython has run it, so that notebook code cannot
+    read the key from it (the kernel factory writes it anew for every kernel)."""
+    from ..canaries import check_startup
+
+    text = (GUARD_STARTUP + OUTPUT_CAP_STARTUP.format(limit=output_chars)
+            + check_startup(integrity_key) + (FORGET_STARTUP if forget else ""))
+    return STARTUP.format(source=text)
+
+
+FORGET_STARTUP = '''
+def _forget_startup_file():
+    import os
+    from IPython import get_ipython
+    try:
+        os.unlink(os.path.join(get_ipython().profile_dir.startup_dir, "00-grader.py"))
+    except OSError:
+        pass
+
+
+_forget_startup_file()
+del _forget_startup_file
+'''
 
 
 GUARD_STARTUP = '''\
@@ -219,12 +241,13 @@ def isolation_note(factory) -> str:
 
 
 def sandbox_request(*, factory, cwd: Path, writable: list[Path], course, memory_bytes: int,
-                    cpu_seconds: int, file_bytes: int, output_chars: int, threads: int) -> dict:
+                    cpu_seconds: int, file_bytes: int, output_chars: int, threads: int,
+                    integrity_key: str) -> dict:
     """What the factory is asked for one student's kernel (the connection and the environment
     are added by whoever asks: the provisioner, or the kernel pool)."""
     return {"factory": factory.socket, "cwd": str(cwd), "writable": [str(p) for p in writable],
             "read_only": public_paths(course), "threads": threads,
-            "startup": startup_code(output_chars),
+            "startup": startup_code(output_chars, integrity_key),
             "limits": {"memory_bytes": memory_bytes, "cpu_seconds": cpu_seconds,
                        "file_bytes": file_bytes}}
 
@@ -234,7 +257,8 @@ KERNELSPEC_ENV = {"WORKBOOK_CACHE": str(cache_dir())}
 
 def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Path],
                      course, memory_bytes: int, cpu_seconds: int, file_bytes: int,
-                     output_chars: int, threads: int, attach: dict | None = None) -> None:
+                     output_chars: int, threads: int, integrity_key: str,
+                     attach: dict | None = None) -> None:
     """Write the ``python3`` kernelspec that nbgrader will use for one student; ``attach``
     (``{"token", "connection"}``) names a kernel already started for them (``kernel_pool``)."""
     spec_dir = jupyter_dir / "kernels" / "python3"
@@ -249,7 +273,7 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
         request = sandbox_request(
             factory=factory, cwd=cwd, writable=writable, course=course,
             memory_bytes=memory_bytes, cpu_seconds=cpu_seconds, file_bytes=file_bytes,
-            output_chars=output_chars, threads=threads)
+            output_chars=output_chars, threads=threads, integrity_key=integrity_key)
         if attach:
             request["attach"] = attach
         request_file = spec_dir / "sandbox-request.json"
@@ -260,7 +284,10 @@ def write_kernelspec(jupyter_dir: Path, *, factory, cwd: Path, writable: list[Pa
         scratch = cwd.parent / "scratch"
         startup_dir = scratch / "ipython" / "profile_default" / "startup"
         startup_dir.mkdir(parents=True, exist_ok=True)
-        (startup_dir / "00-grader.py").write_text(startup_code(output_chars), encoding="utf-8")
+        # one file for every kernel of this student (one per notebook): it stays; this kernel is
+        # not isolated anyway and could read the grading user's files
+        (startup_dir / "00-grader.py").write_text(
+            startup_code(output_chars, integrity_key, forget=False), encoding="utf-8")
         spec["argv"] = [sys.executable, "-m", "workbook_grader.sandbox.rlimits",
                         "--memory", str(memory_bytes),
                         "--cpu", str(cpu_seconds), "--fsize", str(file_bytes), "--",
