@@ -237,3 +237,7 @@ def test_the_integrity_check_signs_its_verdict_and_its_key_stays_hidden(two_stud
     # the key was in the kernel's start-up file, which is gone once IPython has run it
     said = alice.run("import os; print(os.listdir('/tmp/ipython/profile_default/startup'))")
     assert said == "[]", said
+    # ...and the request the grader wrote for the kernel (with the same file in it) is out of sight
+    request = alice.work / "jupyter" / "kernels" / "python3" / "sandbox-request.json"
+    assert request.exists() and "test-key" in request.read_text()
+    assert "FileNotFoundError" in alice.run(f"open({str(request)!r}).read()")
