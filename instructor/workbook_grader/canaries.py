@@ -36,7 +36,7 @@ ENTRY = "__grader_integrity__"   # the builtin name under which the kernel's che
 
 # The cell planted before each test. Its text is short on purpose: IPython tokenizes, hashes
 # and compiles a cell's whole text each time it runs one, which cost about 30 ms of kernel CPU
-# per check when the whole check was written out in every cell (a quarter of notebook 01's own
+# per check when the whole check was written out in every cell (a third of notebook 01's own
 # run time over its ten tests).
 CELL = ('# Integrity check inserted by the grader before a test cell (not part of the '
         'assignment).\nprint(' + ENTRY + '(("[@TAG@ @NONCE@]", "@CHALLENGE@", "@BINDINGS@", '
