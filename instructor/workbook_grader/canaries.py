@@ -394,8 +394,8 @@ class Canary:
                 problems[grade_id(cell)] = ("the notebook added output to the grader's integrity "
                                             "check (a callback or a replaced stream?)")
             else:
-                verdict, signed, mac = tagged[0][len(prefix) + 1:].rpartition(" #")
-                if not signed or not hmac.compare_digest(
+                verdict, sep, mac = tagged[0][len(prefix) + 1:].rpartition(" #")
+                if not sep or not hmac.compare_digest(
                         mac, signature(key, prefix, call.group(3), verdict)):
                     problems[grade_id(cell)] = (
                         "the integrity check's verdict before this test did not arrive as the "

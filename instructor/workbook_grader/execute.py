@@ -135,7 +135,7 @@ class Folders:
     work: Path
     kernel: Path
     ipc: Path
-    key: str = ""
+    key: str
 
     @classmethod
     def fresh(cls, settings: Settings, assignment: str, student: str) -> "Folders":
